@@ -1,0 +1,263 @@
+"""Write a cross-validation result to disk: metrics JSON, predictions CSV, plots and a summary.
+
+Every file goes through :mod:`specsoil._atomic`, so an interrupted run leaves no half-written
+output. Plots use a bare :class:`matplotlib.figure.Figure` on the Agg canvas: no pyplot state.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from specsoil._atomic import atomic_path, atomic_write_text
+from specsoil.evaluate._cross_validation import (
+    FOLD_METRIC_COLUMNS,
+    METRIC_COLUMNS,
+    PREDICTION_COLUMNS,
+    CVResult,
+)
+
+logger = logging.getLogger(__name__)
+
+_PANEL_INCHES = 4.0
+_MAX_COLUMNS = 3
+
+
+def _format(value: Any, spec: str) -> str:
+    """Format a metric for people; undefined values read as ``n/a``."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return format(value, spec)
+
+
+def _panel_text(scores: Mapping[str, Any]) -> str:
+    return "\n".join(
+        (
+            f"R² = {_format(scores['r2'], '.3f')}",
+            f"RMSE = {_format(scores['rmse'], '.4g')}",
+            f"RPIQ = {_format(scores['rpiq'], '.2f')}",
+            f"bias = {_format(scores['bias'], '.3g')}",
+            f"n = {int(scores['n'])}",
+        )
+    )
+
+
+def plot_observed_vs_predicted(
+    predictions: pd.DataFrame,
+    metrics: pd.DataFrame,
+    target: str,
+    path: str | os.PathLike[str],
+) -> Path:
+    """Scatter predicted against observed values of one target, one panel per model.
+
+    Each panel has the 1:1 line and the model's pooled R², RMSE, RPIQ, bias and n. All panels
+    share the same axis limits so the models can be compared by eye.
+
+    Args:
+        predictions: Out-of-fold predictions (see :attr:`CVResult.predictions`).
+        metrics: Pooled metrics (see :attr:`CVResult.metrics`).
+        target: The target to plot, as named in both tables.
+        path: Where to write the PNG.
+
+    Returns:
+        The path written.
+
+    Raises:
+        ValueError: If ``metrics`` has no row for ``target``.
+    """
+    target_metrics = metrics[metrics["target"] == target]
+    if target_metrics.empty:
+        raise ValueError(
+            f"no metrics for target {target!r}; targets: {sorted(metrics['target'].unique())}"
+        )
+    target_predictions = predictions[predictions["target"] == target]
+    models = list(dict.fromkeys(target_metrics["model"]))
+    n_columns = min(len(models), _MAX_COLUMNS)
+    n_rows = math.ceil(len(models) / n_columns)
+
+    values = target_predictions[["observed", "predicted"]].to_numpy(dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if values.size:
+        low, high = float(values.min()), float(values.max())
+        margin = 0.05 * (high - low) if high > low else max(abs(high), 1.0) * 0.05
+        limits = (low - margin, high + margin)
+    else:
+        limits = (0.0, 1.0)
+
+    figure = Figure(figsize=(_PANEL_INCHES * n_columns, _PANEL_INCHES * n_rows), layout="tight")
+    FigureCanvasAgg(figure)  # attaches the Agg canvas to this figure only
+    for k, model in enumerate(models):
+        axes = figure.add_subplot(n_rows, n_columns, k + 1)
+        points = target_predictions[target_predictions["model"] == model]
+        axes.scatter(points["observed"], points["predicted"], s=12, alpha=0.6, edgecolors="none")
+        axes.plot(limits, limits, color="black", linestyle="--", linewidth=1, label="1:1")
+        axes.set_xlim(limits)
+        axes.set_ylim(limits)
+        axes.set_aspect("equal")
+        axes.set_title(model)
+        axes.set_xlabel(f"Observed {target}")
+        axes.set_ylabel(f"Predicted {target}")
+        scores = target_metrics[target_metrics["model"] == model].iloc[0].to_dict()
+        axes.text(
+            0.03,
+            0.97,
+            _panel_text(scores),
+            transform=axes.transAxes,
+            verticalalignment="top",
+            fontsize=9,
+            bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.8},
+        )
+    out = Path(path)
+    with atomic_path(out) as tmp:
+        # The temporary name ends in .tmp, so the format must be given explicitly.
+        figure.savefig(tmp, format="png", dpi=100)
+    return out
+
+
+def _safe_names(targets: list[str]) -> dict[str, str]:
+    """File-name-safe, unique stems for target names (``"C (%)"`` -> ``"C_"``)."""
+    stems: dict[str, str] = {}
+    used: set[str] = set()
+    for target in targets:
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", target).strip("._") or "target"
+        candidate, k = stem, 2
+        while candidate.lower() in used:  # case-insensitive file systems would collide too
+            candidate, k = f"{stem}_{k}", k + 1
+        used.add(candidate.lower())
+        stems[target] = candidate
+    return stems
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON types, with NaN and infinity as null (JSON has no NaN)."""
+    if isinstance(value, Mapping):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        return _jsonable(value.item())
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return str(value)
+
+
+def _records(frame: pd.DataFrame, columns: tuple[str, ...]) -> list[dict[str, Any]]:
+    return [
+        {column: _jsonable(row[column]) for column in columns}
+        for row in frame.loc[:, list(columns)].to_dict(orient="records")
+    ]
+
+
+def _markdown_table(frame: pd.DataFrame) -> list[str]:
+    header = ["model", "n", "R²", "RMSE", "bias", "RPD", "RPIQ", "CCC"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in frame.to_dict(orient="records"):
+        cells = [
+            str(row["model"]),
+            str(int(row["n"])),
+            _format(row["r2"], ".3f"),
+            _format(row["rmse"], ".4g"),
+            _format(row["bias"], ".3g"),
+            _format(row["rpd"], ".2f"),
+            _format(row["rpiq"], ".2f"),
+            _format(row["ccc"], ".3f"),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _markdown(result: CVResult, plots: dict[str, str], config: Mapping[str, Any]) -> str:
+    folds = list(dict.fromkeys(result.fold_metrics["fold"]))
+    lines = [
+        "# Cross-validation report",
+        "",
+        f"Models: {', '.join(result.fit_seconds)}. Targets: {', '.join(plots)}. "
+        f"Folds: {len(folds)}.",
+        "",
+        "Metrics are computed on the pooled out-of-fold predictions; samples without an "
+        "observed value are left out (n counts the samples scored).",
+    ]
+    for target, plot in plots.items():
+        lines += ["", f"## {target}", ""]
+        lines += _markdown_table(result.metrics[result.metrics["target"] == target])
+        lines += ["", f"![Observed vs predicted {target}]({plot})"]
+    lines += ["", "## Fit time", "", "| model | seconds |", "|---|---|"]
+    lines += [f"| {model} | {seconds:.2f} |" for model, seconds in result.fit_seconds.items()]
+    lines += [
+        "",
+        "## Configuration",
+        "",
+        "```json",
+        json.dumps(_jsonable(config), indent=2, allow_nan=False),
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_report(
+    result: CVResult, out_dir: str | os.PathLike[str], *, config: Mapping[str, Any]
+) -> list[Path]:
+    """Write metrics.json, predictions.csv, one obs_pred_<target>.png per target and report.md.
+
+    ``metrics.json`` is ``{"results": [{"model", "target", "n", "r2", "rmse", "bias", "rpd",
+    "rpiq", "ccc"}, ...], "config": {...}, "fold_metrics": [...], "fit_seconds": {...}}`` with
+    undefined metrics as null. Existing files of the same names are replaced.
+
+    Args:
+        result: The output of :func:`cross_validate`.
+        out_dir: Folder to write into; created if missing.
+        config: The resolved run settings, stored in metrics.json and report.md.
+
+    Returns:
+        The paths written, in the order above.
+    """
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    targets = list(dict.fromkeys(result.metrics["target"]))
+    stems = _safe_names(targets)
+
+    document = {
+        "results": _records(result.metrics, METRIC_COLUMNS),
+        "config": _jsonable(config),
+        "fold_metrics": _records(result.fold_metrics, FOLD_METRIC_COLUMNS),
+        "fit_seconds": _jsonable(result.fit_seconds),
+    }
+    metrics_path = folder / "metrics.json"
+    atomic_write_text(metrics_path, json.dumps(document, indent=2, allow_nan=False) + "\n")
+
+    predictions_path = folder / "predictions.csv"
+    with atomic_path(predictions_path) as tmp:
+        result.predictions.loc[:, list(PREDICTION_COLUMNS)].to_csv(tmp, index=False)
+
+    written = [metrics_path, predictions_path]
+    plots: dict[str, str] = {}
+    for target in targets:
+        plot_path = folder / f"obs_pred_{stems[target]}.png"
+        written.append(
+            plot_observed_vs_predicted(result.predictions, result.metrics, target, plot_path)
+        )
+        plots[target] = plot_path.name
+
+    report_path = folder / "report.md"
+    atomic_write_text(report_path, _markdown(result, plots, config))
+    written.append(report_path)
+    logger.info("Wrote %d report files to %s", len(written), folder)
+    return written
