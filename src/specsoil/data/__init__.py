@@ -1,5 +1,22 @@
 """Reading spectra tables and the bundled datasets."""
 
+from specsoil.data._columns import find_spectral_columns
+from specsoil.data._datasets import DEFAULT_DATASET, DatasetInfo, list_datasets, load_dataset
+from specsoil.data._kinds import detect_spectra_kind, to_absorbance
+from specsoil.data._readers import convert_to_parquet, read_spectra
 from specsoil.data._table import SPECTRA_KINDS, SpectraKind, SpectraTable
 
-__all__ = ["SPECTRA_KINDS", "SpectraKind", "SpectraTable"]
+__all__ = [
+    "DEFAULT_DATASET",
+    "SPECTRA_KINDS",
+    "DatasetInfo",
+    "SpectraKind",
+    "SpectraTable",
+    "convert_to_parquet",
+    "detect_spectra_kind",
+    "find_spectral_columns",
+    "list_datasets",
+    "load_dataset",
+    "read_spectra",
+    "to_absorbance",
+]
