@@ -24,9 +24,14 @@ class TestAtomicPath:
     def test_failure_leaves_the_old_file_and_no_temp(self, tmp_path):
         target = tmp_path / "out.csv"
         target.write_text("old")
-        with pytest.raises(RuntimeError), atomic_path(target) as tmp:
-            tmp.write_text("half")
-            raise RuntimeError("crash while writing")
+
+        def write_half() -> None:
+            with atomic_path(target) as tmp:
+                tmp.write_text("half")
+                raise RuntimeError("crash while writing")
+
+        with pytest.raises(RuntimeError):
+            write_half()
         assert target.read_text() == "old"
         assert list(tmp_path.iterdir()) == [target]
 
@@ -45,8 +50,13 @@ class TestAtomicDirectory:
         target = tmp_path / "model"
         target.mkdir()
         (target / "manifest.json").write_text("old")
-        with pytest.raises(RuntimeError), atomic_directory(target) as tmp:
-            (tmp / "manifest.json").write_text("new")
-            raise RuntimeError("crash")
+
+        def fill_then_crash() -> None:
+            with atomic_directory(target) as tmp:
+                (tmp / "manifest.json").write_text("new")
+                raise RuntimeError("crash")
+
+        with pytest.raises(RuntimeError):
+            fill_then_crash()
         assert (target / "manifest.json").read_text() == "old"
         assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]

@@ -9,7 +9,8 @@ from specsoil.config import load_config
 class TestLoadConfig:
     def test_defaults_without_file(self):
         config = load_config(None)
-        assert config.seed == 0 and config.models == {}
+        assert config.seed == 0
+        assert config.models == {}
 
     def test_reads_models_and_targets(self, tmp_path):
         path = tmp_path / "c.yaml"

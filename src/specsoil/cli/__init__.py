@@ -1,0 +1,76 @@
+"""The ``specsoil`` command line: thin wrappers that parse, call the library and write outputs."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from specsoil import __version__
+from specsoil._errors import SpecsoilError
+from specsoil.cli import _convert, _cv, _datasets, _predict, _train
+
+__all__ = ["build_parser", "main"]
+
+_SUBCOMMANDS = (_cv, _train, _predict, _datasets, _convert)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser with one subparser per subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="specsoil",
+        description="Soil spectra to soil properties: calibrate, cross-validate and predict.",
+    )
+    parser.add_argument("--version", action="version", version=f"specsoil {__version__}")
+    _add_global_flags(parser, default=False)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in _SUBCOMMANDS:
+        sub = module.add_parser(commands)
+        # SUPPRESS keeps `specsoil --debug cv` working: the subparser must not reset it.
+        _add_global_flags(sub, default=argparse.SUPPRESS)
+    return parser
+
+
+def _add_global_flags(parser: argparse.ArgumentParser, *, default: object) -> None:
+    parser.add_argument(
+        "--debug", action="store_true", default=default, help="show tracebacks on errors"
+    )
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=default,
+        help="hide progress bars and log lines; print only the results",
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status (2 for bad input)."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="%(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+    try:
+        status: int = args.func(args)
+    except SpecsoilError as exc:
+        if args.debug:
+            raise
+        print(f"specsoil {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"specsoil {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(
+            f"specsoil {args.command}: internal error: {type(exc).__name__}: {exc} "
+            "(rerun with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return 1
+    return status

@@ -86,8 +86,9 @@ class SpectraTable:
             SpecsoilError: If a column is unknown or holds a value that is not a number.
         """
         if not names:
-            raise SpecsoilError(f"{self.source}: no target given; numeric columns: "
-                                f"{self.numeric_columns()}")
+            raise SpecsoilError(
+                f"{self.source}: no target given; numeric columns: {self.numeric_columns()}"
+            )
         out = np.empty((self.n_samples, len(names)), dtype=np.float64)
         for j, name in enumerate(names):
             if name not in self.metadata.columns:

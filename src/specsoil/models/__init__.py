@@ -1,0 +1,37 @@
+"""Regression models for soil spectra and the named recipes that pair them with preprocessing.
+
+Every estimator follows the scikit-learn regressor contract, accepts y of shape (n,) or
+(n, n_targets), and skips missing lab values (NaN) per target instead of imputing them.
+"""
+
+from specsoil.models._cubist import CubistRegressor, OptionalDependencyError, cubist_available
+from specsoil.models._mbl import MemoryBasedLearning
+from specsoil.models._per_target import PerTargetRegressor
+from specsoil.models._pls import PLSRegressionCV
+from specsoil.models._recipes import (
+    available_recipes,
+    list_recipes,
+    make_recipe,
+    recipe_description,
+    recipe_estimator,
+    recipe_preprocessing,
+)
+from specsoil.models._spectral_model import SpectralModel
+from specsoil.models._svr import SVRCV
+
+__all__ = [
+    "SVRCV",
+    "CubistRegressor",
+    "MemoryBasedLearning",
+    "OptionalDependencyError",
+    "PLSRegressionCV",
+    "PerTargetRegressor",
+    "SpectralModel",
+    "available_recipes",
+    "cubist_available",
+    "list_recipes",
+    "make_recipe",
+    "recipe_description",
+    "recipe_estimator",
+    "recipe_preprocessing",
+]

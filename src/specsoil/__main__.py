@@ -1,0 +1,5 @@
+"""Allow ``python -m specsoil``."""
+
+from specsoil.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,163 @@
+"""Pieces shared by the subcommands: data flags, loading, targets and model specs."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from specsoil._errors import SpecsoilError
+from specsoil.config import RunConfig
+from specsoil.data import (
+    DEFAULT_DATASET,
+    SPECTRA_KINDS,
+    SpectraKind,
+    SpectraTable,
+    list_datasets,
+    load_dataset,
+    read_spectra,
+)
+from specsoil.models import list_recipes, recipe_preprocessing
+
+logger = logging.getLogger(__name__)
+
+
+def console() -> Console:
+    """A console for results on stdout; progress and logs go to stderr (hidden by --quiet)."""
+    # Off a terminal (pipes, logs, tests) rich would assume 80 columns and fold the table.
+    width = None if sys.stdout.isatty() else 160
+    return Console(highlight=False, width=width)
+
+
+def add_data_flags(parser: argparse.ArgumentParser, *, required: bool = False) -> None:
+    """Add ``--data``, ``--spectra-kind`` and ``--drop-invalid``."""
+    parser.add_argument(
+        "--data",
+        required=required,
+        help="spectra table (CSV/TSV, optionally .gz, or Parquet) or a bundled dataset name; "
+        f"default: the bundled {DEFAULT_DATASET!r} dataset",
+    )
+    parser.add_argument(
+        "--spectra-kind",
+        choices=SPECTRA_KINDS,
+        help="what the spectral values are; detected from the values when left out",
+    )
+    parser.add_argument(
+        "--drop-invalid",
+        action="store_true",
+        help="drop rows with missing or non-numeric spectral values instead of stopping",
+    )
+
+
+@dataclass(frozen=True)
+class LoadedData:
+    """A table plus the targets and split column its source suggests."""
+
+    table: SpectraTable
+    default_targets: tuple[str, ...] = ()
+    split_column: str | None = None
+    dataset: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def load_data(
+    data: str | None, *, spectra_kind: str | None = None, drop_invalid: bool = False
+) -> LoadedData:
+    """Read ``data`` (a path or bundled dataset name); ``None`` means the default dataset."""
+    bundled = {info.name: info for info in list_datasets()}
+    if data is None or (data in bundled and not Path(data).exists()):
+        name = data or DEFAULT_DATASET
+        info = bundled[name]
+        table = load_dataset(name)
+        logger.info("data: bundled dataset %r (%s)", name, info.title)
+        loaded = LoadedData(table, tuple(info.targets), info.split_column, name)
+    else:
+        kind: SpectraKind | None = spectra_kind  # type: ignore[assignment]
+        table = read_spectra(data, spectra_kind=kind, drop_invalid=drop_invalid)
+        loaded = LoadedData(table)
+    describe_table(loaded.table)
+    return loaded
+
+
+def describe_table(table: SpectraTable) -> None:
+    """Log what was read, including how the spectra kind was decided."""
+    w = table.wavelengths
+    logger.info(
+        "spectra: %d samples x %d bands, %g-%g nm; %s (%s)",
+        table.n_samples,
+        w.size,
+        w[0],
+        w[-1],
+        table.spectra_kind,
+        f"detected: {table.kind_reason}; override with --spectra-kind"
+        if table.kind_detected
+        else table.kind_reason,
+    )
+    if table.dropped_rows:
+        shown = ", ".join(str(r) for r in table.dropped_rows[:10])
+        more = " ..." if len(table.dropped_rows) > 10 else ""
+        logger.warning(
+            "dropped %d rows with invalid spectra (data rows %s%s)",
+            len(table.dropped_rows),
+            shown,
+            more,
+        )
+
+
+def resolve_targets(
+    loaded: LoadedData, requested: Sequence[str] | None, config: RunConfig
+) -> list[str]:
+    """Targets from the flags, else the config, else the dataset's; checked against the table."""
+    targets = list(requested or config.targets or loaded.default_targets)
+    table = loaded.table
+    if not targets:
+        raise SpecsoilError(
+            f"{table.source}: say which property to model with --target; "
+            f"numeric columns: {table.numeric_columns()}"
+        )
+    available = table.numeric_columns()
+    for name in targets:
+        if name not in table.metadata.columns or name not in available:
+            raise SpecsoilError(f"{table.source}: unknown target {name!r}; available: {available}")
+    table.targets(targets)  # fails early, naming the row, on non-numeric lab values
+    return targets
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model to build: its name, recipe, preprocessing steps and estimator overrides."""
+
+    name: str
+    recipe: str
+    preprocessing: list[dict[str, Any]]
+    params: dict[str, Any]
+
+
+def resolve_models(names: Sequence[str], config: RunConfig) -> list[ModelSpec]:
+    """Turn model names (recipes or config variants) into specs; unknown names list the choices."""
+    recipes = list_recipes()
+    specs = []
+    for name in names:
+        entry = config.models.get(name)
+        recipe = (entry.recipe if entry and entry.recipe else None) or name
+        if recipe not in recipes:
+            known = sorted(set(recipes) | set(config.models))
+            raise SpecsoilError(f"unknown model {name!r}; available models: {known}")
+        steps = entry.preprocessing if entry and entry.preprocessing is not None else None
+        specs.append(
+            ModelSpec(
+                name=name,
+                recipe=recipe,
+                preprocessing=[
+                    dict(s) for s in (steps if steps is not None else recipe_preprocessing(recipe))
+                ],
+                params=dict(entry.params) if entry else {},
+            )
+        )
+    return specs

@@ -1,0 +1,35 @@
+"""``specsoil convert``: turn a CSV spectra table into Parquet for fast reading."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from specsoil._errors import SpecsoilError
+from specsoil.cli._common import add_data_flags, console, describe_table
+from specsoil.data import convert_to_parquet
+
+
+def add_parser(commands: Any) -> argparse.ArgumentParser:
+    """Register ``convert``."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "convert", help="convert a CSV spectra table to Parquet (recommended for large libraries)"
+    )
+    add_data_flags(parser, required=True)
+    parser.add_argument("--out", required=True, help="Parquet file to write")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``specsoil convert``."""
+    out = Path(args.out)
+    if out.suffix.lower() not in (".parquet", ".pq"):
+        raise SpecsoilError(f"{out}: the output must end in .parquet")
+    table = convert_to_parquet(
+        args.data, out, spectra_kind=args.spectra_kind, drop_invalid=args.drop_invalid
+    )
+    describe_table(table)
+    console().print(f"wrote {table.n_samples} spectra x {table.wavelengths.size} bands to {out}")
+    return 0

@@ -1,0 +1,62 @@
+"""``specsoil train``: fit one model on every sample and save it for ``predict``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from specsoil._atomic import atomic_write_text
+from specsoil.cli._common import add_data_flags, console, load_data, resolve_models, resolve_targets
+from specsoil.config import load_config
+from specsoil.models import SpectralModel
+
+DEFAULT_MODEL = "plsr"
+
+
+def add_parser(commands: Any) -> argparse.ArgumentParser:
+    """Register ``train``."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "train", help="fit a model on all samples and save it to a model directory"
+    )
+    add_data_flags(parser)
+    parser.add_argument("--target", action="append", help="property column (repeatable)")
+    parser.add_argument("--model", help=f"recipe or config model name (default {DEFAULT_MODEL})")
+    parser.add_argument("--seed", type=int, help="random seed (default 0)")
+    parser.add_argument("--config", help="YAML config with targets, models and settings")
+    parser.add_argument("--out", required=True, help="model directory to write")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``specsoil train``."""
+    config = load_config(args.config)
+    seed = args.seed if args.seed is not None else config.seed
+    loaded = load_data(
+        args.data or config.data,
+        spectra_kind=args.spectra_kind or config.spectra_kind,
+        drop_invalid=args.drop_invalid or config.drop_invalid,
+    )
+    targets = resolve_targets(loaded, args.target, config)
+    name = args.model or (next(iter(config.models)) if config.models else DEFAULT_MODEL)
+    (spec,) = resolve_models([name], config)
+    model = SpectralModel.fit(
+        loaded.table,
+        targets,
+        recipe=spec.recipe,
+        name=spec.name,
+        preprocessing=spec.preprocessing,
+        params=spec.params,
+        random_state=seed,
+    )
+    out = model.save(Path(args.out))
+    resolved = {"data": loaded.table.source, "targets": targets, "seed": seed, "model": name}
+    atomic_write_text(out / "config.resolved.yaml", yaml.safe_dump(resolved, sort_keys=False))
+    console().print(
+        f"trained {spec.name!r} ({spec.recipe}) on {loaded.table.n_samples} samples for "
+        f"{', '.join(targets)}; saved to {out}/"
+    )
+    return 0

@@ -1,0 +1,224 @@
+"""Named recipes: a default preprocessing paired with a tuned-in-training-folds estimator.
+
+Every recipe takes absorbance spectra (the data layer converts reflectance) and starts by
+band-averaging onto a 10 nm grid. That makes one recipe fit instruments sampled every
+0.5 nm (LUCAS), 1 nm (ASD), 2 nm (FOSS NIRSystems) or irregularly, averages out band noise,
+and keeps 200-odd features for the vis-NIR range, which is ample: soil absorption features
+are tens of nm wide, and 10 nm grids are the usual choice for large soil spectral libraries
+(Viscarra Rossel et al., 2016, Earth-Sci. Rev. 155:198). Savitzky-Golay windows below are
+counted in bands of that 10 nm grid. Hyper-parameters that matter (PLS components, SVR
+grid, MBL neighbourhood size) are tuned by inner CV inside whatever data ``fit`` receives.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from numpy.typing import ArrayLike
+from sklearn.ensemble import RandomForestRegressor
+from sklearn.pipeline import Pipeline
+
+from specsoil._errors import SpecsoilError
+from specsoil.models._cubist import CubistRegressor, _cubist_class, cubist_available
+from specsoil.models._mbl import MemoryBasedLearning
+from specsoil.models._per_target import PerTargetRegressor
+from specsoil.models._pls import PLSRegressionCV
+from specsoil.models._svr import SVRCV
+from specsoil.preprocess import make_preprocessing
+
+# Band averaging to 10 nm (see the module docstring).
+_RESAMPLE_10NM: dict[str, Any] = {"name": "resample", "step": 10, "method": "mean"}
+# First derivative by a 7-band (70 nm) quadratic Savitzky-Golay filter: removes additive
+# baseline offsets and sharpens overlapping bands; a 2nd-order polynomial over ~70 nm keeps
+# the broad soil absorptions (e.g. 1400, 1900, 2200 nm) while smoothing detector noise
+# (Savitzky & Golay, 1964; Stenberg et al., 2010, Adv. Agron. 107:163).
+_SG_FIRST_DERIVATIVE: dict[str, Any] = {
+    "name": "savgol",
+    "window_length": 7,
+    "polyorder": 2,
+    "deriv": 1,
+}
+# Standard normal variate: per-spectrum centring and scaling against multiplicative
+# scatter from particle size and packing (Barnes et al., 1989, Appl. Spectrosc. 43:772).
+_SNV: dict[str, Any] = {"name": "snv"}
+
+
+@dataclass(frozen=True, slots=True)
+class _Recipe:
+    """A recipe: its default preprocessing and how to build its estimator."""
+
+    description: str
+    preprocessing: tuple[Mapping[str, Any], ...]
+    # Returns the estimator whose parameters ``params`` overrides, already seeded.
+    build: Callable[[int], Any]
+    # Wraps the tuned estimator into the one placed in the pipeline (e.g. per target).
+    wrap: Callable[[Any], Any] | None = None
+    # Raises a SpecsoilError when an optional dependency is missing.
+    require: Callable[[], object] | None = None
+    available: Callable[[], bool] | None = None
+
+
+def _rf(random_state: int) -> RandomForestRegressor:
+    # 300 trees: the error of a forest levels off within a few hundred trees (Breiman, 2001);
+    # a third of the features per split is Breiman's regression default (randomForest's
+    # mtry = p/3); the library default of all features would give correlated bagged trees.
+    return RandomForestRegressor(n_estimators=300, max_features=1 / 3, random_state=random_state)
+
+
+_RECIPES: dict[str, _Recipe] = {
+    # PLSR on absorbance: the chemometric baseline (Wold et al., 2001). PLS centres X itself,
+    # so no further preprocessing; components chosen by inner CV with the one-SE rule.
+    "plsr": _Recipe(
+        description="PLS regression, components by inner CV (one-SE rule)",
+        preprocessing=(_RESAMPLE_10NM,),
+        build=lambda seed: PLSRegressionCV(max_components=30, random_state=seed),
+    ),
+    # Memory-based learning as in resemble (Ramirez-Lopez et al., 2013), on first-derivative
+    # spectra as in their soil applications: the derivative keeps the neighbour search from
+    # matching spectra on baseline offsets instead of absorption features.
+    "mbl": _Recipe(
+        description="memory-based learning: local weighted-average PLS on PCA neighbours",
+        preprocessing=(_RESAMPLE_10NM, _SG_FIRST_DERIVATIVE),
+        build=lambda seed: MemoryBasedLearning(random_state=seed),
+    ),
+    # RBF SVR compares whole spectra by distance, so scatter is removed (derivative + SNV)
+    # before the kernel sees them (e.g. Stevens et al., 2013, PLoS ONE 8:e66409).
+    "svr": _Recipe(
+        description="RBF support vector regression, C and gamma by inner CV grid search",
+        preprocessing=(_RESAMPLE_10NM, _SG_FIRST_DERIVATIVE, _SNV),
+        build=lambda seed: SVRCV(random_state=seed),
+    ),
+    # Trees split on single bands, so the derivative makes each band carry local shape
+    # rather than the overall albedo shared by all bands.
+    "rf": _Recipe(
+        description="random forest (300 trees, a third of the bands per split)",
+        preprocessing=(_RESAMPLE_10NM, _SG_FIRST_DERIVATIVE),
+        build=_rf,
+        wrap=PerTargetRegressor,
+    ),
+    # Cubist on absorbance (Viscarra Rossel & Webster, 2012, Eur. J. Soil Sci. 63:848);
+    # 20 boosted committees, within the range Kuhn & Johnson (2013, ch. 8.7) tune over.
+    "cubist": _Recipe(
+        description="Cubist model trees with 20 committees (optional GPL extra)",
+        preprocessing=(_RESAMPLE_10NM,),
+        build=lambda seed: CubistRegressor(n_committees=20, random_state=seed),
+        require=_cubist_class,
+        available=cubist_available,
+    ),
+}
+
+
+def list_recipes() -> list[str]:
+    """Return the names of all recipes, sorted."""
+    return sorted(_RECIPES)
+
+
+def available_recipes() -> list[str]:
+    """Return the recipes whose optional dependencies are installed, sorted."""
+    return [
+        name for name in list_recipes() if (check := _RECIPES[name].available) is None or check()
+    ]
+
+
+def recipe_description(name: str) -> str:
+    """Return a one-line description of recipe ``name``."""
+    return _get(name).description
+
+
+def _get(name: str) -> _Recipe:
+    if name not in _RECIPES:
+        raise SpecsoilError(f"unknown recipe {name!r}; available recipes: {list_recipes()}")
+    return _RECIPES[name]
+
+
+def recipe_preprocessing(name: str) -> list[dict[str, Any]]:
+    """Return the default preprocessing steps of recipe ``name`` (a fresh copy).
+
+    Raises:
+        SpecsoilError: If ``name`` is not a recipe.
+    """
+    return [copy.deepcopy(dict(step)) for step in _get(name).preprocessing]
+
+
+def recipe_estimator(
+    name: str, *, params: Mapping[str, Any] | None = None, random_state: int = 0
+) -> Any:
+    """Build the estimator of recipe ``name`` (without preprocessing).
+
+    Args:
+        name: A recipe from :func:`list_recipes`.
+        params: Overrides of the estimator's parameters (for ``rf``, of the
+            ``RandomForestRegressor`` inside the per-target wrapper).
+        random_state: Seed for every stochastic part, unless ``params`` sets its own.
+
+    Returns:
+        The unfitted estimator, accepting y of shape (n,) or (n, k) with NaN for missing.
+
+    Raises:
+        SpecsoilError: For an unknown recipe, an unknown or invalid parameter, or a missing
+            optional dependency.
+    """
+    recipe = _get(name)
+    if recipe.require is not None:
+        recipe.require()
+    estimator = recipe.build(random_state)
+    overrides = dict(params or {})
+    valid = sorted(estimator.get_params(deep=False))
+    unknown = sorted(set(overrides) - set(valid))
+    if unknown:
+        raise SpecsoilError(
+            f"recipe {name!r}: unknown parameter(s) {unknown}; valid parameters: {valid}"
+        )
+    estimator.set_params(**overrides)
+    _check_estimator_params(name, estimator)
+    return recipe.wrap(estimator) if recipe.wrap is not None else estimator
+
+
+def _check_estimator_params(name: str, estimator: Any) -> None:
+    """Reject invalid parameter values now, before any data is read or fitted."""
+    checks = [getattr(estimator, attr, None) for attr in ("_check_params", "_k_values")]
+    if hasattr(estimator, "_parameter_constraints"):
+        checks.append(estimator._validate_params)  # scikit-learn's own constraint check
+    try:
+        for check in checks:
+            if callable(check):
+                check()
+    except (TypeError, ValueError) as exc:
+        message = str(exc).replace("\n", " ")
+        raise SpecsoilError(f"recipe {name!r}: {message}") from None
+
+
+def make_recipe(
+    name: str,
+    wavelengths: ArrayLike,
+    *,
+    preprocessing: Sequence[Mapping[str, Any]] | None = None,
+    params: Mapping[str, Any] | None = None,
+    random_state: int = 0,
+) -> Pipeline:
+    """Build the unfitted pipeline of recipe ``name`` for spectra on ``wavelengths``.
+
+    Args:
+        name: A recipe from :func:`list_recipes`: ``plsr``, ``mbl``, ``svr``, ``rf`` or
+            ``cubist``.
+        wavelengths: The grid of the input absorbance spectra in nm, ascending.
+        preprocessing: Steps for :func:`specsoil.preprocess.make_preprocessing`, replacing
+            the recipe's default (:func:`recipe_preprocessing`); ``[]`` means none.
+        params: Overrides of the estimator's parameters, e.g. ``{"max_components": 20}``.
+        random_state: Seed for every stochastic part.
+
+    Returns:
+        ``Pipeline(preprocessing steps..., (name, estimator))``, taking absorbance X of shape
+        (n_samples, len(wavelengths)) and y of shape (n,) or (n, k), NaN where missing.
+
+    Raises:
+        SpecsoilError: For an unknown recipe, bad preprocessing, an unknown or invalid
+            parameter, or a missing optional dependency.
+    """
+    estimator = recipe_estimator(name, params=params, random_state=random_state)
+    steps = recipe_preprocessing(name) if preprocessing is None else preprocessing
+    pipeline, _ = make_preprocessing(steps, wavelengths)
+    return Pipeline([*pipeline.steps, (name, estimator)])

@@ -1,0 +1,244 @@
+"""End-to-end runs of the ``specsoil`` command line on real bundled spectra."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from specsoil.cli import main
+from specsoil.data import load_dataset
+
+RESULT_KEYS = {"model", "target", "n", "r2", "rmse", "bias", "rpd", "rpiq", "ccc"}
+
+
+@pytest.fixture(scope="module")
+def geeves_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """120 real geeves spectra at 5 nm as % reflectance with a semicolon separator."""
+    table = load_dataset("geeves")
+    keep = np.arange(0, table.wavelengths.size, 5)
+    reflectance_pct = 100 * 10 ** (-table.X[:120][:, keep].astype(np.float64))
+    frame = table.metadata.iloc[:120].copy()
+    spectra = pd.DataFrame(reflectance_pct, columns=[f"X{w:g}" for w in table.wavelengths[keep]])
+    path = tmp_path_factory.mktemp("data") / "geeves_pct.csv"
+    pd.concat([frame.reset_index(drop=True), spectra], axis=1).to_csv(path, sep=";", index=False)
+    return path
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    status = main(list(argv))
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+class TestCV:
+    def test_cv_writes_the_report(self, capsys, geeves_csv, tmp_path):
+        out = tmp_path / "report"
+        status, stdout, stderr = run_cli(
+            capsys,
+            "cv",
+            "--data",
+            str(geeves_csv),
+            "--target",
+            "clay_pct",
+            "--target",
+            "total_carbon_pct",
+            "--model",
+            "plsr",
+            "--folds",
+            "3",
+            "--out",
+            str(out),
+        )
+        assert status == 0, stderr
+        assert "reflectance-percent" in stderr  # detection is shown to the user
+        metrics = json.loads((out / "metrics.json").read_text())
+        assert {r["target"] for r in metrics["results"]} == {"clay_pct", "total_carbon_pct"}
+        for row in metrics["results"]:
+            assert RESULT_KEYS <= set(row)
+            assert row["n"] == 120
+            assert row["r2"] > 0.3  # real spectra carry clay and carbon signal
+        predictions = pd.read_csv(out / "predictions.csv")
+        assert list(predictions.columns) == [
+            "sample_id",
+            "fold",
+            "target",
+            "model",
+            "observed",
+            "predicted",
+        ]
+        assert len(predictions) == 240
+        assert sorted(p.name for p in out.glob("*.png")) == [
+            "obs_pred_clay_pct.png",
+            "obs_pred_total_carbon_pct.png",
+        ]
+        assert "clay_pct" in stdout
+        assert "plsr" in stdout
+
+    def test_train_column_split_on_nirsoil(self, capsys, tmp_path):
+        out = tmp_path / "nir"
+        status, _, stderr = run_cli(
+            capsys,
+            "cv",
+            "--data",
+            "nirsoil",
+            "--target",
+            "CEC_meq_100g",
+            "--model",
+            "plsr",
+            "--train-column",
+            "train",
+            "--out",
+            str(out),
+        )
+        assert status == 0, stderr
+        (row,) = json.loads((out / "metrics.json").read_text())["results"]
+        test_rows = load_dataset("nirsoil").metadata.query("train == 0")
+        assert row["n"] == int(test_rows["CEC_meq_100g"].notna().sum())
+
+    def test_config_overrides_preprocessing(self, capsys, geeves_csv, tmp_path):
+        config = tmp_path / "run.yaml"
+        config.write_text(
+            "targets: [clay_pct]\nfolds: 3\nmodels:\n  plsr_d1:\n    recipe: plsr\n"
+            "    preprocessing:\n      - {name: savgol, window_length: 7, polyorder: 2, deriv: 1}\n"
+        )
+        out = tmp_path / "cfg"
+        status, _, stderr = run_cli(
+            capsys, "cv", "--data", str(geeves_csv), "--config", str(config), "--out", str(out)
+        )
+        assert status == 0, stderr
+        metrics = json.loads((out / "metrics.json").read_text())
+        assert [r["model"] for r in metrics["results"]] == ["plsr_d1"]
+        steps = metrics["config"]["models"]["plsr_d1"]["preprocessing"]
+        assert steps == [{"name": "savgol", "window_length": 7, "polyorder": 2, "deriv": 1}]
+
+
+class TestTrainPredict:
+    def test_round_trip_and_other_grid(self, capsys, geeves_csv, tmp_path):
+        model_dir = tmp_path / "model"
+        status, _, stderr = run_cli(
+            capsys,
+            "train",
+            "--data",
+            str(geeves_csv),
+            "--target",
+            "clay_pct",
+            "--model",
+            "plsr",
+            "--out",
+            str(model_dir),
+        )
+        assert status == 0, stderr
+        manifest = json.loads((model_dir / "manifest.json").read_text())
+        assert manifest["format_version"] == 1
+        assert manifest["targets"] == ["clay_pct"]
+        assert manifest["training"]["n_samples"] == 120
+
+        same = tmp_path / "same.csv"
+        assert (
+            run_cli(
+                capsys,
+                "predict",
+                "--model",
+                str(model_dir),
+                "--data",
+                str(geeves_csv),
+                "--out",
+                str(same),
+            )[0]
+            == 0
+        )
+        # The bundled 1 nm reflectance covers the model's 5 nm grid: it is resampled.
+        other = tmp_path / "other.csv"
+        assert (
+            run_cli(
+                capsys,
+                "predict",
+                "--model",
+                str(model_dir),
+                "--data",
+                "geeves",
+                "--out",
+                str(other),
+            )[0]
+            == 0
+        )
+        first = pd.read_csv(same)["clay_pct"].to_numpy()
+        second = pd.read_csv(other)["clay_pct"].to_numpy()[:120]
+        assert np.corrcoef(first, second)[0, 1] > 0.99
+
+
+class TestBadInput:
+    @pytest.mark.parametrize(
+        ("argv", "message"),
+        [
+            (["cv", "--data", "missing.csv", "--out", "x"], "no such file"),
+            (["cv", "--target", "clay", "--out", "x"], "unknown target 'clay'; available"),
+            (["cv", "--model", "magic", "--out", "x"], "unknown model 'magic'; available"),
+            (
+                ["predict", "--model", "nowhere", "--data", "geeves", "--out", "p.csv"],
+                "not a specsoil model directory",
+            ),
+        ],
+    )
+    def test_user_errors_exit_2_without_traceback(
+        self, capsys, tmp_path, monkeypatch, argv, message
+    ):
+        monkeypatch.chdir(tmp_path)
+        status, _, stderr = run_cli(capsys, *argv)
+        assert status == 2
+        assert message in stderr
+        assert "Traceback" not in stderr
+        assert len(stderr.strip().splitlines()[-1]) > 0
+
+    def test_no_spectral_columns(self, capsys, tmp_path):
+        path = tmp_path / "lab.csv"
+        path.write_text("id,clay,sand\n1,20,40\n2,30,50\n")
+        status, _, stderr = run_cli(
+            capsys, "cv", "--data", str(path), "--target", "clay", "--out", str(tmp_path / "o")
+        )
+        assert status == 2
+        assert "lab.csv" in stderr
+        assert "spectral" in stderr
+
+    def test_grid_not_covering_model(self, capsys, geeves_csv, tmp_path):
+        model_dir = tmp_path / "model"
+        run_cli(
+            capsys,
+            "train",
+            "--data",
+            str(geeves_csv),
+            "--target",
+            "clay_pct",
+            "--model",
+            "plsr",
+            "--out",
+            str(model_dir),
+        )
+        status, _, stderr = run_cli(
+            capsys,
+            "predict",
+            "--model",
+            str(model_dir),
+            "--data",
+            "nirsoil",
+            "--out",
+            str(tmp_path / "p.csv"),
+        )
+        assert status == 2
+        assert "cannot extrapolate" in stderr
+        assert not (tmp_path / "p.csv").exists()
+
+    def test_debug_shows_the_traceback(self, tmp_path):
+        with pytest.raises(ValueError, match="no such file"):
+            main(["cv", "--debug", "--data", str(tmp_path / "none.csv"), "--out", "x"])
+
+
+def test_datasets_lists_both(capsys):
+    status, stdout, _ = run_cli(capsys, "datasets")
+    assert status == 0
+    assert "geeves" in stdout
+    assert "nirsoil" in stdout
