@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from rich.console import Console
 
 from specsoil._errors import SpecsoilError
@@ -26,6 +27,9 @@ from specsoil.data import (
 from specsoil.models import list_recipes, recipe_preprocessing
 
 logger = logging.getLogger(__name__)
+
+# Fewer lab values than this cannot both calibrate and validate a model.
+MIN_TARGET_VALUES = 5
 
 
 def console() -> Console:
@@ -125,7 +129,14 @@ def resolve_targets(
     for name in targets:
         if name not in table.metadata.columns or name not in available:
             raise SpecsoilError(f"{table.source}: unknown target {name!r}; available: {available}")
-    table.targets(targets)  # fails early, naming the row, on non-numeric lab values
+    values = table.targets(targets)  # fails early, naming the row, on non-numeric lab values
+    counts = np.isfinite(values).sum(axis=0)
+    for name, count in zip(targets, counts, strict=True):
+        if count < MIN_TARGET_VALUES:
+            raise SpecsoilError(
+                f"{table.source}: target {name!r} has {count} lab values; at least "
+                f"{MIN_TARGET_VALUES} are needed to calibrate a model"
+            )
     return targets
 
 

@@ -62,6 +62,9 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "--train-column", help="rows where this column is 1/true calibrate, the rest test"
     )
     parser.add_argument("--seed", type=int, help="random seed (default 0)")
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="model fits run in parallel; -1 uses every core"
+    )
     parser.add_argument("--config", help="YAML config with targets, models and settings")
     parser.add_argument("--out", required=True, help="report directory to write")
     parser.set_defaults(func=run)
@@ -108,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
             folds=folds,
             sample_ids=list(table.sample_ids),
             progress=advance,
+            n_jobs=args.jobs,
         )
     resolved = {
         "data": table.source,
