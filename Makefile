@@ -31,6 +31,8 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
 bench: $(STAMP)
+	$(PY) bench/bench_read.py --update-docs
+	$(PY) bench/bench_pls.py
 	$(PY) bench/bench_cv.py
 
 # Regenerate the pinned versions from the current environment.
