@@ -14,11 +14,11 @@ import argparse
 import time
 
 import numpy as np
-from _markdown import update_section
 from sklearn.cross_decomposition import PLSRegression
 from sklearn.model_selection import KFold
 from threadpoolctl import threadpool_limits
 
+from _markdown import update_section
 from specsoil.data import load_dataset
 from specsoil.models._pls import pls_cv_curve
 from specsoil.preprocess import Resample
