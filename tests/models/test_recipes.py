@@ -2,7 +2,9 @@ import numpy as np
 import pytest
 import skops.io as sio
 from numpy.testing import assert_allclose
+from sklearn.cross_decomposition import PLSRegression
 from sklearn.ensemble import RandomForestRegressor
+from sklearn.model_selection import KFold, cross_val_predict
 from sklearn.pipeline import Pipeline
 
 from specsoil._errors import SpecsoilError
@@ -79,6 +81,22 @@ class TestMakeRecipe:
         model = pipeline[-1]
         assert isinstance(model, PLSRegressionCV)
         assert model.max_components == 7
+
+    def test_plsr_recipe_takes_the_lowest_ten_fold_inner_cv_error(self, geeves_subset):
+        X, Y, wavelengths = geeves_subset
+        pipeline = make_recipe("plsr", wavelengths, params={"max_components": 12})
+        pipeline.fit(X, Y[:, 0])
+        model = pipeline[-1]
+        curve = model.cv_rmse_
+        assert model.n_components_ == int(np.argmin(curve)) + 1
+        # The curve is plain shuffled 10-fold CV of refitted PLS models on the recipe's
+        # 10 nm features, recomputed here with scikit-learn alone.
+        Z = pipeline[:-1].transform(X)
+        folds = KFold(n_splits=10, shuffle=True, random_state=0)
+        for n_components in (1, 5, 12):
+            pred = cross_val_predict(PLSRegression(n_components, scale=False), Z, Y[:, 0], cv=folds)
+            rmse = np.sqrt(np.mean((pred.ravel() - Y[:, 0]) ** 2))
+            assert_allclose(curve[n_components - 1], rmse, rtol=1e-6)
 
     def test_rf_params_reach_the_forest_inside_the_per_target_wrapper(self):
         pipeline = make_recipe("rf", np.arange(400.0, 1000.0), params={"n_estimators": 12})
