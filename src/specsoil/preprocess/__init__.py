@@ -17,6 +17,7 @@ from specsoil.preprocess._msc import MultiplicativeScatterCorrection
 from specsoil.preprocess._resample import Resample
 from specsoil.preprocess._savitzky_golay import SavitzkyGolay
 from specsoil.preprocess._snv import StandardNormalVariate
+from specsoil.preprocess._spectrogram import Spectrogram, spectrogram_shape
 from specsoil.preprocess._steps import list_preprocessing_steps, make_preprocessing
 
 __all__ = [
@@ -26,7 +27,9 @@ __all__ = [
     "MultiplicativeScatterCorrection",
     "Resample",
     "SavitzkyGolay",
+    "Spectrogram",
     "StandardNormalVariate",
     "list_preprocessing_steps",
     "make_preprocessing",
+    "spectrogram_shape",
 ]

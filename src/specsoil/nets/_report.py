@@ -1,0 +1,280 @@
+"""Shape report: every layer's output shape, parameters and receptive field, from a real forward.
+
+The shapes come from forward hooks during a forward pass on a dummy batch, so they are the
+shapes the model really produces. The receptive field follows the standard recurrence
+along the last input axis (Araujo, Norris & Sim, 2019, Distill, "Computing receptive
+fields of convolutional neural networks"): a layer with kernel k, stride s and dilation d
+maps (r, j) to (r + (k - 1)·d·j, j·s), starting from r = j = 1 at the input. It is tracked
+per tensor, so where branches meet (concatenation in inception modules, the sum in
+residual blocks) the field is the largest of the branches. Flatten, global pooling and
+fully connected layers see the whole input.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import ArrayLike
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
+from specsoil._errors import SpecsoilError
+from specsoil.nets._base import SpectralCNN
+from specsoil.nets._layers import STFT
+
+
+@dataclass(frozen=True, slots=True)
+class LayerRow:
+    """One layer call in a shape report.
+
+    Attributes:
+        name: Qualified module name (``blocks.0.conv``); ``input`` for the first row.
+        kind: The layer's class name (``Conv1d``, ``ReLU``...).
+        output_shape: Output of one sample, without the batch axis.
+        n_params: Parameters held by this layer itself.
+        receptive_field: Input positions along the last input axis that one output value
+            depends on, or None when it depends on the whole input. The unit is ``unit``.
+        receptive_field_nm: The same in nm (receptive field x band step), when a band step
+            was given and the unit is bands; else None.
+        unit: ``"bands"`` for networks on spectra; ``"frames"`` (spectrogram time frames)
+            for 2D networks on spectrograms, whose last input axis is time.
+    """
+
+    name: str
+    kind: str
+    output_shape: tuple[int, ...]
+    n_params: int
+    receptive_field: int | None
+    receptive_field_nm: float | None
+    unit: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Field:
+    """Receptive field ``size`` and cumulative stride ``jump`` of one tensor."""
+
+    size: int
+    jump: int
+    whole: bool = False
+
+
+_GLOBAL_LAYERS = (
+    nn.Flatten,
+    nn.Linear,
+    nn.AdaptiveAvgPool1d,
+    nn.AdaptiveAvgPool2d,
+    nn.AdaptiveMaxPool1d,
+    nn.AdaptiveMaxPool2d,
+)
+_POOL_LAYERS = (nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d)
+
+
+def _last(value: Any) -> int:
+    """The value along the last axis of an int-or-tuple layer setting."""
+    return int(value[-1]) if isinstance(value, tuple | list) else int(value)
+
+
+def _layer_field(module: nn.Module, field: _Field) -> _Field:
+    """Apply one layer's kernel/stride/dilation to the receptive field of its input."""
+    if field.whole or isinstance(module, _GLOBAL_LAYERS):
+        return _Field(field.size, field.jump, whole=True)
+    if isinstance(module, nn.Conv1d | nn.Conv2d):
+        kernel, stride = _last(module.kernel_size), _last(module.stride)
+        dilation = _last(module.dilation)
+    elif isinstance(module, _POOL_LAYERS):
+        kernel = _last(module.kernel_size)
+        stride = _last(module.stride) if module.stride else kernel
+        dilation = _last(getattr(module, "dilation", 1))
+    elif isinstance(module, STFT):
+        kernel, stride, dilation = module.nperseg, module.hop, 1
+    else:  # element-wise layers (activations, BatchNorm, dropout, padding) keep the field
+        return field
+    return _Field(field.size + (kernel - 1) * dilation * field.jump, field.jump * stride)
+
+
+def _tensors(value: Any) -> Iterator[torch.Tensor]:
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _tensors(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _tensors(item)
+
+
+class _FieldTracker(TorchFunctionMode):
+    """Carry receptive fields through the functional ops between layers (cat, add, view).
+
+    Each tensor's field is kept under ``id(tensor)`` together with the tensor itself, so an
+    id cannot be reused while the report runs. A layer's forward hook overwrites what this
+    mode guessed for its output.
+    """
+
+    def __init__(self, fields: dict[int, tuple[torch.Tensor, _Field]]) -> None:
+        super().__init__()
+        self.fields = fields
+
+    def lookup(self, tensor: torch.Tensor) -> _Field | None:
+        entry = self.fields.get(id(tensor))
+        return entry[1] if entry is not None and entry[0] is tensor else None
+
+    def __torch_function__(
+        self,
+        func: Callable[..., Any],
+        types: Any,
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> Any:
+        out = func(*args, **(kwargs or {}))
+        known = [f for t in _tensors((args, kwargs or {})) if (f := self.lookup(t)) is not None]
+        if known:
+            merged = _Field(
+                max(f.size for f in known),
+                max(f.jump for f in known),
+                whole=any(f.whole for f in known),
+            )
+            for tensor in _tensors(out):
+                self.fields[id(tensor)] = (tensor, merged)
+        return out
+
+
+def _band_step(
+    model: SpectralCNN, wavelengths: ArrayLike | None, band_step: float | None
+) -> float | None:
+    if wavelengths is not None and band_step is not None:
+        raise SpecsoilError("shape_report: give wavelengths or band_step, not both")
+    if band_step is not None:
+        if not isinstance(band_step, int | float) or not math.isfinite(band_step) or band_step <= 0:
+            raise SpecsoilError(
+                f"shape_report: band_step must be a number > 0 nm; got {band_step!r}"
+            )
+        return float(band_step)
+    if wavelengths is None:
+        return None
+    grid = np.asarray(wavelengths, dtype=np.float64)
+    if grid.ndim != 1 or grid.size != model.input_shape[-1]:
+        raise SpecsoilError(
+            f"shape_report: wavelengths has shape {grid.shape} but the model takes "
+            f"{model.input_shape[-1]} positions along its last input axis; give one "
+            "wavelength per band"
+        )
+    steps = np.diff(grid)
+    if grid.size < 2 or not np.all(np.isfinite(grid)) or np.any(steps <= 0):
+        raise SpecsoilError("shape_report: wavelengths must be finite, ascending, at least 2")
+    return float(np.median(steps))  # an irregular grid is summarised by its typical step
+
+
+def shape_report(
+    model: SpectralCNN,
+    *,
+    wavelengths: ArrayLike | None = None,
+    band_step: float | None = None,
+) -> list[LayerRow]:
+    """Run a dummy batch through ``model`` and report every layer call in order.
+
+    The model runs in eval mode without gradients on a batch of 2 random inputs of its
+    ``input_shape`` (on its device and dtype); its train/eval mode is restored afterwards.
+
+    Args:
+        model: The network.
+        wavelengths: Band centres in nm, one per input band, to express the receptive field
+            in nm (with the median band step). Only used for networks on spectra (input
+            (C, bands)); for 2D networks on spectrograms the field is in frames.
+        band_step: The band step in nm, instead of ``wavelengths``.
+
+    Returns:
+        One row for the input, then one per leaf layer call, in execution order.
+
+    Raises:
+        SpecsoilError: If the wavelengths do not match the input or the step is invalid.
+    """
+    step = _band_step(model, wavelengths, band_step)
+    unit = "bands" if len(model.input_shape) == 2 else "frames"
+    if unit != "bands":
+        step = None
+    names = {id(module): name for name, module in model.named_modules()}
+    fields: dict[int, tuple[torch.Tensor, _Field]] = {}
+    rows: list[LayerRow] = []
+
+    def row(name: str, kind: str, out: torch.Tensor, n_params: int, field: _Field) -> LayerRow:
+        size = None if field.whole else field.size
+        return LayerRow(
+            name=name,
+            kind=kind,
+            output_shape=tuple(int(v) for v in out.shape[1:]),
+            n_params=n_params,
+            receptive_field=size,
+            receptive_field_nm=None if size is None or step is None else size * step,
+            unit=unit,
+        )
+
+    def hook(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        source = args[0] if args and isinstance(args[0], torch.Tensor) else None
+        entry = fields.get(id(source)) if source is not None else None
+        before = entry[1] if entry is not None and entry[0] is source else _Field(1, 1)
+        after = _layer_field(module, before)
+        for tensor in _tensors(output):
+            fields[id(tensor)] = (tensor, after)
+        if isinstance(output, torch.Tensor):
+            n_params = sum(p.numel() for p in module.parameters(recurse=False))
+            rows.append(row(names[id(module)], type(module).__name__, output, n_params, after))
+
+    leaves = [m for m in model.modules() if next(m.children(), None) is None]
+    handles = [leaf.register_forward_hook(hook) for leaf in leaves]
+    reference = next(model.parameters())
+    generator = torch.Generator().manual_seed(0)
+    dummy = torch.randn((2, *model.input_shape), generator=generator, dtype=reference.dtype)
+    dummy = dummy.to(reference.device)
+    start = _Field(1, 1)
+    fields[id(dummy)] = (dummy, start)
+    rows.append(row("input", "Input", dummy, 0, start))
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad(), _FieldTracker(fields):
+            model(dummy)
+    finally:
+        model.train(was_training)
+        for handle in handles:
+            handle.remove()
+    return rows
+
+
+def format_shape_report(rows: list[LayerRow]) -> str:
+    """Return the report as an aligned text table, with the total parameter count.
+
+    Args:
+        rows: Rows from :func:`shape_report`.
+
+    Returns:
+        The table; "all" marks layers that see the whole input.
+    """
+    unit = rows[0].unit if rows else "bands"
+    header = ("layer", "type", "output shape", "params", f"RF ({unit})", "RF (nm)")
+    table = [header]
+    has_nm = any(item.receptive_field_nm is not None for item in rows)
+    for item in rows:
+        field = "all" if item.receptive_field is None else str(item.receptive_field)
+        if item.receptive_field_nm is not None:
+            nm = f"{item.receptive_field_nm:g}"
+        else:
+            nm = "all" if has_nm and item.receptive_field is None else "-"
+        shape = "(" + ", ".join(map(str, item.output_shape)) + ")"
+        table.append((item.name, item.kind, shape, f"{item.n_params:,}", field, nm))
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+    lines = [
+        "  ".join(
+            cell.ljust(width) if i < 3 else cell.rjust(width)
+            for i, (cell, width) in enumerate(zip(line, widths, strict=True))
+        ).rstrip()
+        for line in table
+    ]
+    total = sum(item.n_params for item in rows)
+    lines.append(f"total parameters: {total:,}")
+    return "\n".join(lines)
