@@ -242,3 +242,28 @@ def test_datasets_lists_both(capsys):
     assert status == 0
     assert "geeves" in stdout
     assert "nirsoil" in stdout
+
+
+class TestModelsCommand:
+    def test_list_names_every_architecture(self, capsys):
+        pytest.importorskip("torch")
+        status, stdout, _ = run_cli(capsys, "models", "list")
+        assert status == 0
+        for name in ("seed_cnn", "lenet5", "resnet1d", "inception1d", "cnn1d2d", "cnn1d"):
+            assert name in stdout
+
+    def test_show_seed_cnn_shapes(self, capsys):
+        pytest.importorskip("torch")
+        status, stdout, _ = run_cli(
+            capsys, "models", "show", "seed_cnn", "--bands", "20", "--step", "10"
+        )
+        assert status == 0
+        assert "(128, 3)" in stdout and "(384)" in stdout
+        assert "total parameters: 31,425" in stdout  # 128 + 6,208 + 24,704 + 385
+
+    def test_show_reports_the_block_that_does_not_fit(self, capsys):
+        pytest.importorskip("torch")
+        status, _, stderr = run_cli(capsys, "models", "show", "cnn1d", "--bands", "5")
+        assert status == 2
+        assert "block" in stderr and "more input bands" in stderr
+        assert "Traceback" not in stderr

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import skops.io as sio
 from numpy.typing import NDArray
 from sklearn.pipeline import Pipeline
 
@@ -144,6 +143,8 @@ class SpectralModel:
 
     def save(self, directory: str | Path) -> Path:
         """Write the model directory atomically: ``manifest.json`` plus ``pipeline.skops``."""
+        import skops.io as sio  # imported here: it scans all of sklearn, ~2 s of start-up
+
         final = Path(directory)
         with atomic_directory(final) as tmp:
             sio.dump(self.pipeline, tmp / PIPELINE_FILE)
@@ -159,6 +160,8 @@ class SpectralModel:
             SpecsoilError: If the directory is not a specsoil model, was written by a newer
                 format, or holds object types outside the trusted allow-list.
         """
+        import skops.io as sio
+
         root = Path(directory)
         manifest_path = root / MANIFEST
         if not manifest_path.is_file():
