@@ -258,12 +258,14 @@ class TestModelsCommand:
             capsys, "models", "show", "seed_cnn", "--bands", "20", "--step", "10"
         )
         assert status == 0
-        assert "(128, 3)" in stdout and "(384)" in stdout
+        assert "(128, 3)" in stdout
+        assert "(384)" in stdout
         assert "total parameters: 31,425" in stdout  # 128 + 6,208 + 24,704 + 385
 
     def test_show_reports_the_block_that_does_not_fit(self, capsys):
         pytest.importorskip("torch")
         status, _, stderr = run_cli(capsys, "models", "show", "cnn1d", "--bands", "5")
         assert status == 2
-        assert "block" in stderr and "more input bands" in stderr
+        assert "block" in stderr
+        assert "more input bands" in stderr
         assert "Traceback" not in stderr
