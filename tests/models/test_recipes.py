@@ -13,6 +13,7 @@ from specsoil.models import (
     PerTargetRegressor,
     PLSRegressionCV,
     available_recipes,
+    default_recipes,
     list_recipes,
     make_recipe,
     recipe_description,
@@ -30,9 +31,23 @@ def _runnable(name):
 
 
 class TestRegistry:
-    def test_lists_the_classic_recipes(self):
-        assert RECIPES == ["cubist", "mbl", "plsr", "rf", "svr"]
+    def test_lists_the_classic_and_cnn_recipes(self):
+        assert RECIPES == [
+            "cnn1d",
+            "cnn1d2d",
+            "cnn2d",
+            "cubist",
+            "mbl",
+            "plsr",
+            "rf",
+            "seed_cnn",
+            "svr",
+        ]
         assert set(available_recipes()) <= set(RECIPES)
+
+    def test_cv_defaults_to_the_installed_classic_recipes(self):
+        assert set(default_recipes()) <= {"plsr", "cubist", "rf", "svr", "mbl"}
+        assert {"plsr", "rf", "svr", "mbl"} <= set(default_recipes())
 
     @pytest.mark.parametrize("name", RECIPES)
     def test_default_preprocessing_is_data_for_make_preprocessing(self, name):
@@ -157,4 +172,12 @@ class TestMakeRecipe:
 
 def _small(name):
     """Lighter settings so the real-data smoke test stays fast; defaults are tested above."""
-    return {"rf": {"n_estimators": 20}, "cubist": {"n_committees": 2}}.get(name, {})
+    cnn = {"max_epochs": 2, "batch_size": 16}
+    return {
+        "rf": {"n_estimators": 20},
+        "cubist": {"n_committees": 2},
+        "cnn1d": cnn,
+        "cnn1d2d": cnn,
+        "cnn2d": cnn,
+        "seed_cnn": cnn,
+    }.get(name, {})

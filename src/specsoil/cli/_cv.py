@@ -33,7 +33,7 @@ from specsoil.evaluate import (
     train_test_column,
     write_report,
 )
-from specsoil.models import available_recipes, make_recipe
+from specsoil.models import default_recipes, make_recipe
 
 DEFAULT_FOLDS = 10
 
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     )
     table = loaded.table
     targets = resolve_targets(loaded, args.target, config)
-    names = args.model or list(config.models) or available_recipes()
+    names = args.model or list(config.models) or default_recipes()
     specs = resolve_models(names, config)
     folds, split_desc = _resolve_folds(args, config, loaded, seed)
     estimators = {

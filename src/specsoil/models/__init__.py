@@ -10,6 +10,7 @@ from specsoil.models._per_target import PerTargetRegressor
 from specsoil.models._pls import PLSRegressionCV
 from specsoil.models._recipes import (
     available_recipes,
+    default_recipes,
     list_recipes,
     make_recipe,
     recipe_description,
@@ -29,6 +30,7 @@ __all__ = [
     "SpectralModel",
     "available_recipes",
     "cubist_available",
+    "default_recipes",
     "list_recipes",
     "make_recipe",
     "recipe_description",

@@ -27,7 +27,8 @@ from specsoil.models._mbl import MemoryBasedLearning
 from specsoil.models._per_target import PerTargetRegressor
 from specsoil.models._pls import PLSRegressionCV
 from specsoil.models._svr import SVRCV
-from specsoil.preprocess import make_preprocessing
+from specsoil.preprocess import Spectrogram, make_preprocessing
+from specsoil.train import CNNRegressor, require_torch, torch_available
 
 # Band averaging to 10 nm (see the module docstring).
 _RESAMPLE_10NM: dict[str, Any] = {"name": "resample", "step": 10, "method": "mean"}
@@ -119,6 +120,72 @@ _RECIPES: dict[str, _Recipe] = {
         available=cubist_available,
     ),
 }
+
+
+def _require_torch() -> None:
+    require_torch("the CNN recipes")
+
+
+def _cnn(module: str) -> Callable[[int], CNNRegressor]:
+    # One torch thread: on 2-core machines two threads ran slower than one (issue 3 timings).
+    def build(seed: int) -> CNNRegressor:
+        return CNNRegressor(module, num_threads=1, random_state=seed)
+
+    return build
+
+
+def _with_spectrogram(estimator: Any) -> Pipeline:
+    # 2D nets read (N, 1, F, T) spectrograms: a 32-band window (320 nm on the 10 nm grid)
+    # spans the broad soil absorptions while leaving several frames along the spectrum.
+    return Pipeline([("spectrogram", Spectrogram(nperseg=32)), ("cnn", estimator)])
+
+
+# Networks see standardised bands (autoscale): they learn faster when every input channel
+# has a comparable scale (LeCun et al., 2012, "Efficient BackProp"), and it keeps one
+# learning rate sensible across instruments whose absorbance levels differ.
+_CNN_PREPROCESSING = (_RESAMPLE_10NM, {"name": "autoscale"})
+_RECIPES.update(
+    {
+        "cnn1d": _Recipe(
+            description="the default 1D CNN (specsoil.nets cnn1d), early stopping",
+            preprocessing=_CNN_PREPROCESSING,
+            build=_cnn("cnn1d"),
+            require=_require_torch,
+            available=torch_available,
+        ),
+        "seed_cnn": _Recipe(
+            description="the classic three-convolution teaching CNN",
+            preprocessing=_CNN_PREPROCESSING,
+            build=_cnn("seed_cnn"),
+            require=_require_torch,
+            available=torch_available,
+        ),
+        "cnn2d": _Recipe(
+            description="2D CNN on the spectrogram (STFT, 32-band window)",
+            preprocessing=_CNN_PREPROCESSING,
+            build=_cnn("cnn2d"),
+            wrap=_with_spectrogram,
+            require=_require_torch,
+            available=torch_available,
+        ),
+        "cnn1d2d": _Recipe(
+            description="two-branch CNN: 1D on the spectrum, 2D on its spectrogram",
+            preprocessing=_CNN_PREPROCESSING,
+            build=_cnn("cnn1d2d"),
+            require=_require_torch,
+            available=torch_available,
+        ),
+    }
+)
+# What `specsoil cv` runs without --model. The CNNs join once a benchmark shows which one
+# earns it (issue 3); until then they are run by name.
+_DEFAULT_RECIPES = ("plsr", "cubist", "rf", "svr", "mbl")
+
+
+def default_recipes() -> list[str]:
+    """The recipes ``specsoil cv`` compares when none is named, where installed."""
+    available = set(available_recipes())
+    return [name for name in _DEFAULT_RECIPES if name in available]
 
 
 def list_recipes() -> list[str]:

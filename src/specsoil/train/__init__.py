@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from specsoil.train._augment import AUGMENTATIONS, SpectralAugmenter, check_augment
 from specsoil.train._curves import plot_training_curves
 from specsoil.train._estimator import CNNClassifier, CNNRegressor
+from specsoil.train._registry import require_torch, torch_available
 
 if TYPE_CHECKING:
     from specsoil.train._loss import masked_mse_loss
@@ -27,6 +28,8 @@ __all__ = [
     "check_augment",
     "masked_mse_loss",
     "plot_training_curves",
+    "require_torch",
+    "torch_available",
 ]
 
 # Names that need torch are loaded on first access (PEP 562).

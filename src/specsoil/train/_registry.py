@@ -34,6 +34,15 @@ def require_torch(what: str) -> None:
         ) from exc
 
 
+def torch_available() -> bool:
+    """Whether PyTorch and PyTorch Lightning are installed (without importing them)."""
+    import importlib.util
+
+    return all(
+        importlib.util.find_spec(name) is not None for name in ("torch", "pytorch_lightning")
+    )
+
+
 def available_modules() -> list[str]:
     """Names of the registered networks."""
     from specsoil.nets import list_models
