@@ -103,15 +103,6 @@ def describe_table(table: SpectraTable) -> None:
         if table.kind_detected
         else table.kind_reason,
     )
-    if table.dropped_rows:
-        shown = ", ".join(str(r) for r in table.dropped_rows[:10])
-        more = " ..." if len(table.dropped_rows) > 10 else ""
-        logger.warning(
-            "dropped %d rows with invalid spectra (data rows %s%s)",
-            len(table.dropped_rows),
-            shown,
-            more,
-        )
 
 
 def resolve_targets(

@@ -596,7 +596,15 @@ def read_spectra(
             )
 
     if dropped:
-        logger.warning("%s: dropped %d rows with invalid spectral values", file, len(dropped))
+        shown = ", ".join(str(r) for r in sorted(dropped)[:10])
+        more = ", ..." if len(dropped) > 10 else ""
+        logger.warning(
+            "%s: dropped %d rows with invalid spectral values (data rows %s%s)",
+            file,
+            len(dropped),
+            shown,
+            more,
+        )
     to_absorbance(X, values_kind, out=X)
     return SpectraTable(
         X=X,
