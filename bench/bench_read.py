@@ -229,7 +229,13 @@ def main() -> None:
         if args.update_docs:
             from _markdown import update_section
 
-            update_section("bench_read", "## Reading a LUCAS-sized table\n\n" + body)
+            command = "python bench/bench_read.py " + " ".join(sys.argv[1:])
+            update_section(
+                "bench_read",
+                f"## Reading a LUCAS-sized table (bench/bench_read.py)\n\nCommand: `{command}`. "
+                "Each read runs in a fresh process; peak memory is its RSS high-water mark "
+                "above a process that only imports the same modules.\n\n" + body,
+            )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
