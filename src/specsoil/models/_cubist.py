@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import validate_data
 
 from specsoil._errors import SpecsoilError
-from specsoil.models._per_target import check_targets, fit_per_target, predict_per_target
+from specsoil.models._per_target import PerTargetPredictMixin, check_targets, fit_per_target
 
 CUBIST_MISSING = "Cubist needs the optional extra: pip install 'specsoil[cubist]' (GPL-3.0)"
 
@@ -72,7 +72,7 @@ def _restored(model: Any) -> Any:
     return model
 
 
-class CubistRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
+class CubistRegressor(PerTargetPredictMixin, RegressorMixin, BaseEstimator):  # type: ignore[misc]
     """Cubist model trees (Quinlan, 1992, 1993) per target, via the ``cubist`` package.
 
     A rule-based model whose rules end in linear models, optionally boosted into committees
@@ -150,18 +150,8 @@ class CubistRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         self.estimators_ = fit_per_target(lambda: cubist(**params), _named(X_checked), Y)
         return self
 
-    def predict(self, X: ArrayLike) -> NDArray[np.float64]:
-        """Predict every target.
-
-        Args:
-            X: Predictors, shape (n_samples, n_features).
-
-        Returns:
-            Predictions, shape (n_samples,) if fitted on 1-D y, else (n_samples, n_targets).
-        """
-        check_is_fitted(self)
-        X_checked = validate_data(self, X, dtype=np.float64, reset=False)
-        return predict_per_target(self.estimators_, _named(X_checked), self._y_ndim)
+    def _predict_input(self, X: NDArray[np.float64]) -> Any:
+        return _named(X)  # Cubist needs column names
 
     def __getstate__(self) -> dict[str, Any]:
         # A fitted Cubist keeps its rules and statistics as DataFrames, which skops (the
@@ -175,9 +165,3 @@ class CubistRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         if "estimators_" in state:
             state = {**state, "estimators_": [_restored(m) for m in state["estimators_"]]}
         super().__setstate__(state)
-
-    def __sklearn_tags__(self) -> Any:
-        tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
-        tags.target_tags.single_output = True
-        return tags

@@ -99,7 +99,40 @@ def predict_per_target(estimators: Sequence[Any], X: Any, y_ndim: int) -> NDArra
     return format_prediction(np.stack(columns, axis=1), y_ndim)
 
 
-class PerTargetRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
+class PerTargetPredictMixin:
+    """``predict`` and estimator tags shared by regressors that keep one model per target.
+
+    The host sets ``estimators_`` (one fitted model per target) and ``_y_ndim`` in ``fit``;
+    ``_predict_input`` adapts the validated X for those models when they need another form.
+    """
+
+    estimators_: list[Any]
+    _y_ndim: int
+
+    def _predict_input(self, X: NDArray[np.float64]) -> Any:
+        return X
+
+    def predict(self, X: ArrayLike) -> NDArray[np.float64]:
+        """Predict every target.
+
+        Args:
+            X: Predictors, shape (n_samples, n_features).
+
+        Returns:
+            Predictions, shape (n_samples,) if fitted on 1-D y, else (n_samples, n_targets).
+        """
+        check_is_fitted(self)
+        X_checked = validate_data(self, X, dtype=np.float64, reset=False)
+        return predict_per_target(self.estimators_, self._predict_input(X_checked), self._y_ndim)
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()  # type: ignore[misc]
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        return tags
+
+
+class PerTargetRegressor(PerTargetPredictMixin, RegressorMixin, BaseEstimator):  # type: ignore[misc]
     """Fit one clone of a single-output regressor per target, masking missing lab values.
 
     Soil laboratories rarely measure every property on every sample. Instead of dropping
@@ -143,22 +176,3 @@ class PerTargetRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         self.n_targets_ = Y.shape[1]
         self.estimators_ = fit_per_target(lambda: clone(self.estimator), X_checked, Y)
         return self
-
-    def predict(self, X: ArrayLike) -> NDArray[np.float64]:
-        """Predict every target.
-
-        Args:
-            X: Predictors, shape (n_samples, n_features).
-
-        Returns:
-            Predictions, shape (n_samples,) if fitted on 1-D y, else (n_samples, n_targets).
-        """
-        check_is_fitted(self)
-        X_checked = validate_data(self, X, dtype=np.float64, reset=False)
-        return predict_per_target(self.estimators_, X_checked, self._y_ndim)
-
-    def __sklearn_tags__(self) -> Any:
-        tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
-        tags.target_tags.single_output = True
-        return tags

@@ -6,16 +6,16 @@ from collections.abc import Sequence
 from typing import Any, Self
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.compose import TransformedTargetRegressor
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVR
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import validate_data
 
-from specsoil.models._per_target import check_targets, fit_per_target, predict_per_target
+from specsoil.models._per_target import PerTargetPredictMixin, check_targets, fit_per_target
 
 
 def _positive_floats(value: object, name: str) -> tuple[float, ...]:
@@ -32,7 +32,7 @@ def _positive_floats(value: object, name: str) -> tuple[float, ...]:
     return tuple(float(v) for v in values)
 
 
-class SVRCV(RegressorMixin, BaseEstimator):  # type: ignore[misc]
+class SVRCV(PerTargetPredictMixin, RegressorMixin, BaseEstimator):  # type: ignore[misc]
     """RBF support vector regression per target, with C and gamma tuned by inner CV.
 
     Each target gets ``StandardScaler -> SVR(kernel="rbf")`` with y standardised too
@@ -131,22 +131,3 @@ class SVRCV(RegressorMixin, BaseEstimator):  # type: ignore[misc]
             best[0] if self._y_ndim == 1 else best
         )
         return self
-
-    def predict(self, X: ArrayLike) -> NDArray[np.float64]:
-        """Predict every target.
-
-        Args:
-            X: Predictors, shape (n_samples, n_features).
-
-        Returns:
-            Predictions, shape (n_samples,) if fitted on 1-D y, else (n_samples, n_targets).
-        """
-        check_is_fitted(self)
-        X_checked = validate_data(self, X, dtype=np.float64, reset=False)
-        return predict_per_target(self.estimators_, X_checked, self._y_ndim)
-
-    def __sklearn_tags__(self) -> Any:
-        tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
-        tags.target_tags.single_output = True
-        return tags
