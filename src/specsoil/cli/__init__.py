@@ -9,11 +9,11 @@ from collections.abc import Sequence
 
 from specsoil import __version__
 from specsoil._errors import SpecsoilError
-from specsoil.cli import _convert, _cv, _datasets, _models, _predict, _train
+from specsoil.cli import _convert, _cv, _datasets, _models, _predict, _train, _tune
 
 __all__ = ["build_parser", "main"]
 
-_SUBCOMMANDS = (_cv, _train, _predict, _datasets, _convert, _models)
+_SUBCOMMANDS = (_cv, _train, _tune, _predict, _datasets, _convert, _models)
 
 
 def build_parser() -> argparse.ArgumentParser:

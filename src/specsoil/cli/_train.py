@@ -6,12 +6,16 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
+from sklearn.pipeline import Pipeline
 
 from specsoil._atomic import atomic_write_text
 from specsoil.cli._common import add_data_flags, console, load_data, resolve_models, resolve_targets
 from specsoil.config import load_config
+from specsoil.data import SpectraTable
 from specsoil.models import SpectralModel
+from specsoil.preprocess import make_preprocessing
 
 DEFAULT_MODEL = "plsr"
 
@@ -53,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         random_state=seed,
     )
     out = model.save(Path(args.out))
+    _write_cnn_pictures(model, loaded.table, out)
     resolved = {"data": loaded.table.source, "targets": targets, "seed": seed, "model": name}
     atomic_write_text(out / "config.resolved.yaml", yaml.safe_dump(resolved, sort_keys=False))
     console().print(
@@ -60,3 +65,29 @@ def run(args: argparse.Namespace) -> int:
         f"{', '.join(targets)}; saved to {out}/"
     )
     return 0
+
+
+def _write_cnn_pictures(model: SpectralModel, table: SpectraTable, out: Path) -> None:
+    """For a CNN: training curves and the feature maps of the first spectrum, as PNGs."""
+    from specsoil.train import CNNRegressor, plot_feature_maps, plot_training_curves
+
+    transforms, final = model.pipeline[:-1], model.pipeline[-1]
+    if isinstance(final, Pipeline):  # 2D recipes: (spectrogram, network)
+        transforms = Pipeline([*transforms.steps, *final[:-1].steps])
+        final = final[-1]
+    if not isinstance(final, CNNRegressor):
+        return
+    title = f"{model.name} ({model.recipe})"
+    plot_training_curves(
+        final.history_, out / "training_curves.png", best_epoch=final.best_epoch_, title=title
+    )
+    _, grid = make_preprocessing(model.preprocessing, model.wavelengths)
+    if transforms.steps and hasattr(transforms[-1], "frame_positions_"):
+        # Spectrogram frames are drawn at the wavelength of their centre band; frames
+        # centred in the end padding continue the grid's last step.
+        centres = transforms[-1].frame_positions_
+        last = grid.size - 1
+        beyond = grid[-1] + (centres - last) * (grid[-1] - grid[-2])
+        grid = np.where(centres > last, beyond, np.interp(centres, np.arange(grid.size), grid))
+    first = np.asarray(transforms.transform(model.align(table)[:1]))[0]
+    plot_feature_maps(final, first, grid, out / "feature_maps.png")

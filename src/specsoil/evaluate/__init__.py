@@ -12,18 +12,29 @@ from specsoil.evaluate._splits import (
     kfold_splits,
     train_test_column,
 )
+from specsoil.evaluate._tuning import (
+    ParamSpec,
+    TuneResult,
+    default_search_space,
+    parse_search_space,
+    tune_recipe,
+)
 
 __all__ = [
     "CVResult",
     "Fold",
     "KennardStoneSplit",
+    "ParamSpec",
+    "TuneResult",
     "bias",
     "ccc",
     "column_folds",
     "cross_validate",
+    "default_search_space",
     "group_splits",
     "kennard_stone",
     "kfold_splits",
+    "parse_search_space",
     "plot_observed_vs_predicted",
     "r2",
     "regression_metrics",
@@ -31,5 +42,6 @@ __all__ = [
     "rpd",
     "rpiq",
     "train_test_column",
+    "tune_recipe",
     "write_report",
 ]

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from specsoil.train._augment import AUGMENTATIONS, SpectralAugmenter, check_augment
 from specsoil.train._curves import plot_training_curves
 from specsoil.train._estimator import CNNClassifier, CNNRegressor
+from specsoil.train._feature_maps import LayerGeometry, layer_wavelengths, plot_feature_maps
 from specsoil.train._registry import require_torch, torch_available
 
 if TYPE_CHECKING:
@@ -23,10 +24,13 @@ __all__ = [
     "AUGMENTATIONS",
     "CNNClassifier",
     "CNNRegressor",
+    "LayerGeometry",
     "SpectralAugmenter",
     "SpectralLightningModule",
     "check_augment",
+    "layer_wavelengths",
     "masked_mse_loss",
+    "plot_feature_maps",
     "plot_training_curves",
     "require_torch",
     "torch_available",
