@@ -14,7 +14,7 @@ import numpy as np
 from rich.console import Console
 
 from specsoil._errors import SpecsoilError
-from specsoil.config import RunConfig
+from specsoil.config import RunConfig, load_config
 from specsoil.data import (
     DEFAULT_DATASET,
     SPECTRA_KINDS,
@@ -56,6 +56,40 @@ def add_data_flags(parser: argparse.ArgumentParser, *, required: bool = False) -
         "--drop-invalid",
         action="store_true",
         help="drop rows with missing or non-numeric spectral values instead of stopping",
+    )
+
+
+def add_run_flags(parser: argparse.ArgumentParser) -> None:
+    """Add the data flags plus ``--target``, ``--seed`` and ``--config`` (cv, train, tune)."""
+    add_data_flags(parser)
+    parser.add_argument("--target", action="append", help="property column (repeatable)")
+    parser.add_argument("--seed", type=int, help="random seed (default 0)")
+    parser.add_argument("--config", help="YAML config with targets, models and settings")
+
+
+@dataclass(frozen=True)
+class Run:
+    """What cv, train and tune start from: the config, the seed, the data and the targets."""
+
+    config: RunConfig
+    seed: int
+    loaded: LoadedData
+    targets: list[str]
+
+
+def load_run(args: argparse.Namespace) -> Run:
+    """Read the config and the data named by the flags (flags win over the config)."""
+    config = load_config(args.config)
+    loaded = load_data(
+        args.data or config.data,
+        spectra_kind=args.spectra_kind or config.spectra_kind,
+        drop_invalid=args.drop_invalid or config.drop_invalid,
+    )
+    return Run(
+        config=config,
+        seed=args.seed if args.seed is not None else config.seed,
+        loaded=loaded,
+        targets=resolve_targets(loaded, args.target, config),
     )
 
 

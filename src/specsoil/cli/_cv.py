@@ -14,15 +14,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from specsoil._atomic import atomic_write_text
-from specsoil.cli._common import (
-    LoadedData,
-    add_data_flags,
-    console,
-    load_data,
-    resolve_models,
-    resolve_targets,
-)
-from specsoil.config import RunConfig, load_config
+from specsoil.cli._common import LoadedData, add_run_flags, console, load_run, resolve_models
+from specsoil.config import RunConfig
 from specsoil.evaluate import (
     CVResult,
     Fold,
@@ -47,8 +40,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "choice (PLS components, SVR grid, MBL neighbours) is made inside the training "
         "folds only.",
     )
-    add_data_flags(parser)
-    parser.add_argument("--target", action="append", help="property column (repeatable)")
+    add_run_flags(parser)
     parser.add_argument(
         "--model",
         action="append",
@@ -61,11 +53,9 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     split.add_argument(
         "--train-column", help="rows where this column is 1/true calibrate, the rest test"
     )
-    parser.add_argument("--seed", type=int, help="random seed (default 0)")
     parser.add_argument(
         "--jobs", type=int, default=1, help="model fits run in parallel; -1 uses every core"
     )
-    parser.add_argument("--config", help="YAML config with targets, models and settings")
     parser.add_argument("--out", required=True, help="report directory to write")
     parser.set_defaults(func=run)
     return parser
@@ -73,15 +63,9 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``specsoil cv``."""
-    config = load_config(args.config)
-    seed = args.seed if args.seed is not None else config.seed
-    loaded = load_data(
-        args.data or config.data,
-        spectra_kind=args.spectra_kind or config.spectra_kind,
-        drop_invalid=args.drop_invalid or config.drop_invalid,
-    )
+    run_ = load_run(args)
+    config, seed, loaded, targets = run_.config, run_.seed, run_.loaded, run_.targets
     table = loaded.table
-    targets = resolve_targets(loaded, args.target, config)
     names = args.model or list(config.models) or default_recipes()
     specs = resolve_models(names, config)
     folds, split_desc = _resolve_folds(args, config, loaded, seed)

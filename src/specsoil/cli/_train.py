@@ -11,8 +11,7 @@ import yaml
 from sklearn.pipeline import Pipeline
 
 from specsoil._atomic import atomic_write_text
-from specsoil.cli._common import add_data_flags, console, load_data, resolve_models, resolve_targets
-from specsoil.config import load_config
+from specsoil.cli._common import add_run_flags, console, load_run, resolve_models
 from specsoil.data import SpectraTable
 from specsoil.models import SpectralModel
 from specsoil.preprocess import make_preprocessing
@@ -25,11 +24,8 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = commands.add_parser(
         "train", help="fit a model on all samples and save it to a model directory"
     )
-    add_data_flags(parser)
-    parser.add_argument("--target", action="append", help="property column (repeatable)")
+    add_run_flags(parser)
     parser.add_argument("--model", help=f"recipe or config model name (default {DEFAULT_MODEL})")
-    parser.add_argument("--seed", type=int, help="random seed (default 0)")
-    parser.add_argument("--config", help="YAML config with targets, models and settings")
     parser.add_argument("--out", required=True, help="model directory to write")
     parser.set_defaults(func=run)
     return parser
@@ -37,14 +33,8 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``specsoil train``."""
-    config = load_config(args.config)
-    seed = args.seed if args.seed is not None else config.seed
-    loaded = load_data(
-        args.data or config.data,
-        spectra_kind=args.spectra_kind or config.spectra_kind,
-        drop_invalid=args.drop_invalid or config.drop_invalid,
-    )
-    targets = resolve_targets(loaded, args.target, config)
+    run_ = load_run(args)
+    config, seed, loaded, targets = run_.config, run_.seed, run_.loaded, run_.targets
     name = args.model or (next(iter(config.models)) if config.models else DEFAULT_MODEL)
     (spec,) = resolve_models([name], config)
     model = SpectralModel.fit(

@@ -14,8 +14,7 @@ from rich.table import Table
 
 from specsoil._atomic import atomic_path, atomic_write_text
 from specsoil._errors import SpecsoilError
-from specsoil.cli._common import add_data_flags, console, load_data, resolve_models, resolve_targets
-from specsoil.config import load_config
+from specsoil.cli._common import add_run_flags, console, load_run, resolve_models
 from specsoil.evaluate import ParamSpec, default_search_space, parse_search_space, tune_recipe
 
 DEFAULT_TRIALS = 20
@@ -32,8 +31,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "that pass the same --storage and --study share one study. Writes best_params.json, "
         "trials.csv and config.yaml (usable as `specsoil cv --config DIR/config.yaml`).",
     )
-    add_data_flags(parser)
-    parser.add_argument("--target", action="append", help="property column (repeatable)")
+    add_run_flags(parser)
     parser.add_argument("--model", required=True, help="recipe or config model name to tune")
     parser.add_argument("--trials", type=int, default=DEFAULT_TRIALS, help="trials to run")
     parser.add_argument(
@@ -46,8 +44,6 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--study", help="study name (default specsoil-<recipe>)")
     parser.add_argument("--search-space", help="YAML file: parameter name -> spec")
-    parser.add_argument("--seed", type=int, help="random seed (default 0)")
-    parser.add_argument("--config", help="YAML config with data, targets and model variants")
     parser.add_argument("--out", required=True, help="directory to write the results to")
     parser.set_defaults(func=run)
     return parser
@@ -56,17 +52,11 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Run ``specsoil tune``."""
     _quiet_optuna()
-    config = load_config(args.config)
-    seed = args.seed if args.seed is not None else config.seed
+    run_ = load_run(args)
+    config, seed, loaded, targets = run_.config, run_.seed, run_.loaded, run_.targets
     (spec,) = resolve_models([args.model], config)
     space = _search_space(args.search_space, spec.recipe, spec.params)
-    loaded = load_data(
-        args.data or config.data,
-        spectra_kind=args.spectra_kind or config.spectra_kind,
-        drop_invalid=args.drop_invalid or config.drop_invalid,
-    )
     table = loaded.table
-    targets = resolve_targets(loaded, args.target, config)
     result = tune_recipe(
         spec.recipe,
         table.X,
