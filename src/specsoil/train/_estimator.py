@@ -25,6 +25,7 @@ from numpy.typing import ArrayLike, NDArray
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_array, check_random_state, column_or_1d
+from sklearn.utils import assert_all_finite
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -967,6 +968,8 @@ class CNNClassifier(ClassifierMixin, _CNNBase):  # type: ignore[misc]
                 f"{type(self).__name__} requires y to be passed, but the target y is None"
             )
         labels = column_or_1d(y, warn=True)
+        if labels.dtype.kind in "fc":  # reject NaN/inf before sklearn casts labels to int
+            assert_all_finite(labels, input_name="y")
         check_classification_targets(labels)
         if labels.shape[0] != X_net.shape[0]:
             raise ValueError(f"y has {labels.shape[0]} rows but X has {X_net.shape[0]} samples")
