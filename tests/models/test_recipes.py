@@ -45,9 +45,10 @@ class TestRegistry:
         ]
         assert set(available_recipes()) <= set(RECIPES)
 
-    def test_cv_defaults_to_the_installed_classic_recipes(self):
-        assert set(default_recipes()) <= {"plsr", "cubist", "rf", "svr", "mbl"}
+    def test_cv_defaults_to_the_installed_classic_recipes_and_cnn1d(self):
+        assert set(default_recipes()) <= {"plsr", "cubist", "rf", "svr", "mbl", "cnn1d"}
         assert {"plsr", "rf", "svr", "mbl"} <= set(default_recipes())
+        assert ("cnn1d" in default_recipes()) == ("cnn1d" in available_recipes())
 
     @pytest.mark.parametrize("name", RECIPES)
     def test_default_preprocessing_is_data_for_make_preprocessing(self, name):

@@ -44,7 +44,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--model",
         action="append",
-        help="recipe or config model name (repeatable); default: all classic recipes",
+        help="recipe or config model name (repeatable); default: the classic recipes and cnn1d",
     )
     split = parser.add_mutually_exclusive_group()
     split.add_argument("--folds", type=int, help=f"seeded K-fold (default {DEFAULT_FOLDS})")

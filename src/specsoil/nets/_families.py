@@ -583,8 +583,10 @@ def cnn1d(
     Three blocks (32-64-128 filters, 7 bands wide), each conv → BN → ReLU → 2x max pool,
     then global average pooling, dropout and one linear output per target. Pooling halves
     the length after every block, so an epoch costs about half that of the same net
-    without pooling (the issue's 3-block 32-64-128 k7 reference). Provisional: the
-    benchmark will tune it.
+    without pooling (the issue's 3-block 32-64-128 k7 reference). The ``cnn1d`` recipe
+    feeds it three channels (absorbance, first derivative, SNV) with augmentation; that
+    input, not a wider or deeper net, is what closed most of the gap to PLSR in inner CV
+    (docs/benchmarks.md, section bench_cnn).
 
     Args:
         n_outputs: Number of targets.

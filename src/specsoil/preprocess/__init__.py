@@ -11,6 +11,7 @@ Centering and autoscaling use scikit-learn's ``StandardScaler`` (steps ``center`
 """
 
 from specsoil.preprocess._absorbance import AbsorbanceTransform
+from specsoil.preprocess._channels import SpectralChannels
 from specsoil.preprocess._continuum_removal import ContinuumRemoval
 from specsoil.preprocess._detrend import Detrend
 from specsoil.preprocess._msc import MultiplicativeScatterCorrection
@@ -27,6 +28,7 @@ __all__ = [
     "MultiplicativeScatterCorrection",
     "Resample",
     "SavitzkyGolay",
+    "SpectralChannels",
     "Spectrogram",
     "StandardNormalVariate",
     "list_preprocessing_steps",
