@@ -20,6 +20,7 @@ from specsoil.nets import (
     input_shape_for,
     list_models,
     shape_report,
+    trace_fields,
 )
 
 
@@ -246,3 +247,27 @@ def test_irregular_grid_uses_the_median_step():
     grid = np.cumsum(np.r_[350.0, np.full(12, 1.0), np.full(7, 5.0)])  # 1 nm then 5 nm steps
     rows = shape_report(model, wavelengths=grid)
     assert rows[1].receptive_field_nm == 3 * 1.0
+
+
+def test_trace_fields_start_offset_matches_gradients():
+    """Padding moves the field start; hand-computed fields, then checked against gradients."""
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv1d(1, 3, 5, padding=2),
+        nn.Tanh(),
+        nn.AvgPool1d(2),
+        nn.Conv1d(3, 2, 3, padding=2, dilation=2),
+    ).double()
+    x = torch.randn(1, 1, 40, dtype=torch.float64)
+    traced = trace_fields(model, x)
+    # (start, jump, size): conv k5 p2 -> (-2, 1, 5); pool 2 -> (-2, 2, 6); conv k3 d2 p2 ->
+    # (-2 - 2*2, 2, 6 + 2*2*2)
+    expected = [(-2, 1, 5), (-2, 1, 5), (-2, 2, 6), (-6, 2, 14)]
+    assert [(t.field.start, t.field.jump, t.field.size) for t in traced] == expected
+    assert [t.name for t in traced] == ["0", "1", "2", "3"]
+    assert not any(t.field.whole for t in traced)
+    x.requires_grad_(True)
+    out = model(x)
+    (grad,) = torch.autograd.grad(out[0, :, 6].sum(), x)
+    first = -6 + 6 * 2
+    assert list(np.flatnonzero(grad[0, 0].numpy())) == list(range(first, first + 14))

@@ -37,7 +37,14 @@ from specsoil.nets._registry import (
     list_models,
     register_model,
 )
-from specsoil.nets._report import LayerRow, format_shape_report, shape_report
+from specsoil.nets._report import (
+    LayerRow,
+    ReceptiveField,
+    TracedLayer,
+    format_shape_report,
+    shape_report,
+    trace_fields,
+)
 
 del _families  # imported for its registrations
 
@@ -54,8 +61,10 @@ __all__ = [
     "InceptionModule",
     "LayerRow",
     "ModelInfo",
+    "ReceptiveField",
     "ResidualBlock",
     "SpectralCNN",
+    "TracedLayer",
     "TwoBranchCNN",
     "conv_block_output_shape",
     "create_model",
@@ -65,4 +74,5 @@ __all__ = [
     "list_models",
     "register_model",
     "shape_report",
+    "trace_fields",
 ]

@@ -4,9 +4,10 @@ The shapes come from forward hooks during a forward pass on a dummy batch, so th
 shapes the model really produces. The receptive field follows the standard recurrence
 along the last input axis (Araujo, Norris & Sim, 2019, Distill, "Computing receptive
 fields of convolutional neural networks"): a layer with kernel k, stride s and dilation d
-maps (r, j) to (r + (k - 1)·d·j, j·s), starting from r = j = 1 at the input. It is tracked
-per tensor, so where branches meet (concatenation in inception modules, the sum in
-residual blocks) the field is the largest of the branches. Flatten, global pooling and
+maps (r, j) to (r + (k - 1)·d·j, j·s), starting from r = j = 1 at the input; with left
+padding p the first position's field starts p·j bands earlier. It is tracked per tensor by
+:func:`trace_fields`, so where branches meet (concatenation in inception modules, the sum
+in residual blocks) the field is the largest of the branches. Flatten, global pooling and
 fully connected layers see the whole input.
 """
 
@@ -25,6 +26,7 @@ from torch.overrides import TorchFunctionMode
 
 from specsoil._errors import SpecsoilError
 from specsoil.nets._base import SpectralCNN
+from specsoil.nets._blocks import Pad
 from specsoil.nets._layers import STFT
 
 
@@ -55,14 +57,41 @@ class LayerRow:
 
 
 @dataclass(frozen=True, slots=True)
-class _Field:
-    """Receptive field ``size`` and cumulative stride ``jump`` of one tensor."""
+class ReceptiveField:
+    """Where the positions of a tensor lie along the network input's last axis.
 
-    size: int
+    Attributes:
+        start: Input index of the first band seen by position 0 (negative inside padding).
+        jump: Total stride: input positions between neighbouring positions.
+        size: Receptive field in input positions.
+        whole: True once a layer (flatten, global pooling, fully connected) sees the whole
+            input; ``start``, ``jump`` and ``size`` then keep their last local values.
+    """
+
+    start: int
     jump: int
+    size: int
     whole: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class TracedLayer:
+    """One leaf layer call seen by :func:`trace_fields`.
+
+    Attributes:
+        name: Qualified module name (``blocks.0.conv``).
+        module: The layer.
+        output: Its output tensor (detached: the trace runs without gradients).
+        field: The receptive field of that output.
+    """
+
+    name: str
+    module: nn.Module
+    output: torch.Tensor
+    field: ReceptiveField
+
+
+_INPUT_FIELD = ReceptiveField(start=0, jump=1, size=1)
 _GLOBAL_LAYERS = (
     nn.Flatten,
     nn.Linear,
@@ -79,22 +108,40 @@ def _last(value: Any) -> int:
     return int(value[-1]) if isinstance(value, tuple | list) else int(value)
 
 
-def _layer_field(module: nn.Module, field: _Field) -> _Field:
-    """Apply one layer's kernel/stride/dilation to the receptive field of its input."""
-    if field.whole or isinstance(module, _GLOBAL_LAYERS):
-        return _Field(field.size, field.jump, whole=True)
+def _window(module: nn.Module) -> tuple[int, int, int, int] | None:
+    """(kernel, stride, dilation, left padding) along the last axis, or None if pointwise."""
     if isinstance(module, nn.Conv1d | nn.Conv2d):
-        kernel, stride = _last(module.kernel_size), _last(module.stride)
-        dilation = _last(module.dilation)
-    elif isinstance(module, _POOL_LAYERS):
+        kernel, dilation = _last(module.kernel_size), _last(module.dilation)
+        padding = module.padding
+        if padding == "same":
+            left = dilation * (kernel - 1) // 2  # torch puts the odd extra band at the end
+        else:
+            left = 0 if padding == "valid" else _last(padding)
+        return kernel, _last(module.stride), dilation, left
+    if isinstance(module, _POOL_LAYERS):
         kernel = _last(module.kernel_size)
         stride = _last(module.stride) if module.stride else kernel
-        dilation = _last(getattr(module, "dilation", 1))
-    elif isinstance(module, STFT):
-        kernel, stride, dilation = module.nperseg, module.hop, 1
-    else:  # element-wise layers (activations, BatchNorm, dropout, padding) keep the field
+        return kernel, stride, _last(getattr(module, "dilation", 1)), _last(module.padding)
+    if isinstance(module, Pad):
+        return 1, 1, 1, int(module.pads[-1][0])
+    if isinstance(module, STFT):
+        return module.nperseg, module.hop, 1, int(module.pads[0])
+    return None  # element-wise layers (activations, BatchNorm, dropout) keep the field
+
+
+def _layer_field(module: nn.Module, field: ReceptiveField) -> ReceptiveField:
+    """Apply one layer's kernel/stride/dilation/padding to the field of its input."""
+    if field.whole or isinstance(module, _GLOBAL_LAYERS):
+        return ReceptiveField(field.start, field.jump, field.size, whole=True)
+    window = _window(module)
+    if window is None:
         return field
-    return _Field(field.size + (kernel - 1) * dilation * field.jump, field.jump * stride)
+    kernel, stride, dilation, left = window
+    return ReceptiveField(
+        start=field.start - left * field.jump,
+        jump=field.jump * stride,
+        size=field.size + (kernel - 1) * dilation * field.jump,
+    )
 
 
 def _tensors(value: Any) -> Iterator[torch.Tensor]:
@@ -112,15 +159,15 @@ class _FieldTracker(TorchFunctionMode):
     """Carry receptive fields through the functional ops between layers (cat, add, view).
 
     Each tensor's field is kept under ``id(tensor)`` together with the tensor itself, so an
-    id cannot be reused while the report runs. A layer's forward hook overwrites what this
+    id cannot be reused while the trace runs. A layer's forward hook overwrites what this
     mode guessed for its output.
     """
 
-    def __init__(self, fields: dict[int, tuple[torch.Tensor, _Field]]) -> None:
+    def __init__(self, fields: dict[int, tuple[torch.Tensor, ReceptiveField]]) -> None:
         super().__init__()
         self.fields = fields
 
-    def lookup(self, tensor: torch.Tensor) -> _Field | None:
+    def lookup(self, tensor: torch.Tensor) -> ReceptiveField | None:
         entry = self.fields.get(id(tensor))
         return entry[1] if entry is not None and entry[0] is tensor else None
 
@@ -134,14 +181,59 @@ class _FieldTracker(TorchFunctionMode):
         out = func(*args, **(kwargs or {}))
         known = [f for t in _tensors((args, kwargs or {})) if (f := self.lookup(t)) is not None]
         if known:
-            merged = _Field(
-                max(f.size for f in known),
-                max(f.jump for f in known),
+            widest = max(known, key=lambda f: f.size)
+            merged = ReceptiveField(
+                start=widest.start,
+                jump=max(f.jump for f in known),
+                size=widest.size,
                 whole=any(f.whole for f in known),
             )
             for tensor in _tensors(out):
                 self.fields[id(tensor)] = (tensor, merged)
         return out
+
+
+def trace_fields(model: nn.Module, x: torch.Tensor) -> list[TracedLayer]:
+    """Run ``x`` through ``model`` and give every leaf layer call's output and field.
+
+    Fields travel with the tensors: forward hooks on the leaf layers advance them, and a
+    torch function mode carries them through the functional ops between layers
+    (concatenation, sums, reshapes), taking the widest field where branches meet. The model
+    runs in eval mode without gradients; its train/eval mode is restored afterwards.
+
+    Args:
+        model: The network (any module; the field is along the last axis of ``x``).
+        x: A batch of network inputs.
+
+    Returns:
+        One entry per leaf layer call that returns a tensor, in execution order.
+    """
+    names = {id(module): name for name, module in model.named_modules()}
+    fields: dict[int, tuple[torch.Tensor, ReceptiveField]] = {id(x): (x, _INPUT_FIELD)}
+    tracker = _FieldTracker(fields)
+    traced: list[TracedLayer] = []
+
+    def hook(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        source = args[0] if args and isinstance(args[0], torch.Tensor) else None
+        before = (tracker.lookup(source) if source is not None else None) or _INPUT_FIELD
+        after = _layer_field(module, before)
+        for tensor in _tensors(output):
+            fields[id(tensor)] = (tensor, after)
+        if isinstance(output, torch.Tensor):
+            traced.append(TracedLayer(names[id(module)], module, output, after))
+
+    leaves = [m for m in model.modules() if next(m.children(), None) is None]
+    handles = [leaf.register_forward_hook(hook) for leaf in leaves]
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad(), tracker:
+            model(x)
+    finally:
+        model.train(was_training)
+        for handle in handles:
+            handle.remove()
+    return traced
 
 
 def _band_step(
@@ -198,11 +290,10 @@ def shape_report(
     unit = "bands" if len(model.input_shape) == 2 else "frames"
     if unit != "bands":
         step = None
-    names = {id(module): name for name, module in model.named_modules()}
-    fields: dict[int, tuple[torch.Tensor, _Field]] = {}
-    rows: list[LayerRow] = []
 
-    def row(name: str, kind: str, out: torch.Tensor, n_params: int, field: _Field) -> LayerRow:
+    def row(
+        name: str, kind: str, out: torch.Tensor, n_params: int, field: ReceptiveField
+    ) -> LayerRow:
         size = None if field.whole else field.size
         return LayerRow(
             name=name,
@@ -214,35 +305,16 @@ def shape_report(
             unit=unit,
         )
 
-    def hook(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
-        source = args[0] if args and isinstance(args[0], torch.Tensor) else None
-        entry = fields.get(id(source)) if source is not None else None
-        before = entry[1] if entry is not None and entry[0] is source else _Field(1, 1)
-        after = _layer_field(module, before)
-        for tensor in _tensors(output):
-            fields[id(tensor)] = (tensor, after)
-        if isinstance(output, torch.Tensor):
-            n_params = sum(p.numel() for p in module.parameters(recurse=False))
-            rows.append(row(names[id(module)], type(module).__name__, output, n_params, after))
-
-    leaves = [m for m in model.modules() if next(m.children(), None) is None]
-    handles = [leaf.register_forward_hook(hook) for leaf in leaves]
     reference = next(model.parameters())
     generator = torch.Generator().manual_seed(0)
     dummy = torch.randn((2, *model.input_shape), generator=generator, dtype=reference.dtype)
     dummy = dummy.to(reference.device)
-    start = _Field(1, 1)
-    fields[id(dummy)] = (dummy, start)
-    rows.append(row("input", "Input", dummy, 0, start))
-    was_training = model.training
-    try:
-        model.eval()
-        with torch.no_grad(), _FieldTracker(fields):
-            model(dummy)
-    finally:
-        model.train(was_training)
-        for handle in handles:
-            handle.remove()
+    rows = [row("input", "Input", dummy, 0, _INPUT_FIELD)]
+    for layer in trace_fields(model, dummy):
+        n_params = sum(p.numel() for p in layer.module.parameters(recurse=False))
+        rows.append(
+            row(layer.name, type(layer.module).__name__, layer.output, n_params, layer.field)
+        )
     return rows
 
 

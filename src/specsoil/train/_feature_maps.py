@@ -12,7 +12,6 @@ wavelength of the centre of that range.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -76,58 +75,6 @@ def layer_wavelengths(
     return np.asarray(centres, dtype=np.float64)
 
 
-def _last(value: Any) -> int:
-    return int(value[-1]) if isinstance(value, tuple | list) else int(value)
-
-
-def _window(module: nn.Module) -> tuple[int, int, int, int] | None:
-    """(kernel, stride, dilation, left padding) along the last axis, or None if pointwise."""
-    from torch import nn
-
-    from specsoil.nets._blocks import Pad
-    from specsoil.nets._layers import STFT
-
-    if isinstance(module, nn.Conv1d | nn.Conv2d):
-        kernel, dilation = _last(module.kernel_size), _last(module.dilation)
-        padding = module.padding
-        if padding == "same":
-            left = dilation * (kernel - 1) // 2  # torch puts the odd extra band at the end
-        else:
-            left = 0 if padding == "valid" else _last(padding)
-        return kernel, _last(module.stride), dilation, left
-    if isinstance(module, nn.MaxPool1d | nn.MaxPool2d | nn.AvgPool1d | nn.AvgPool2d):
-        kernel = _last(module.kernel_size)
-        stride = _last(module.stride) if module.stride else kernel
-        return kernel, stride, _last(getattr(module, "dilation", 1)), _last(module.padding)
-    if isinstance(module, Pad):
-        return 1, 1, 1, int(module.pads[-1][0])
-    if isinstance(module, STFT):
-        return module.nperseg, module.hop, 1, int(module.pads[0])
-    return None
-
-
-def _advance(module: nn.Module, geometry: LayerGeometry) -> LayerGeometry:
-    window = _window(module)
-    if window is None:
-        return geometry
-    kernel, stride, dilation, left = window
-    return LayerGeometry(
-        start=geometry.start - left * geometry.jump,
-        jump=geometry.jump * stride,
-        size=geometry.size + (kernel - 1) * dilation * geometry.jump,
-    )
-
-
-def _tensors(value: Any) -> Iterator[torch.Tensor]:
-    import torch
-
-    if isinstance(value, torch.Tensor):
-        yield value
-    elif isinstance(value, list | tuple):
-        for item in value:
-            yield from _tensors(item)
-
-
 @dataclass(frozen=True, slots=True)
 class _Map:
     name: str
@@ -138,62 +85,22 @@ class _Map:
 def conv_feature_maps(module: nn.Module, x: torch.Tensor) -> list[_Map]:
     """Run one input through ``module`` and collect every convolution's output.
 
-    Geometries travel with the tensors: forward hooks on the leaf layers update them, and a
-    torch function mode carries them through the functional ops between layers
-    (concatenation, sums, reshapes), taking the widest field where branches meet.
+    Geometries come from :func:`specsoil.nets.trace_fields`, which follows every tensor
+    through the forward pass.
     """
-    import torch
     from torch import nn
-    from torch.overrides import TorchFunctionMode
 
-    fields: dict[int, tuple[torch.Tensor, LayerGeometry]] = {}
+    from specsoil.nets import trace_fields
 
-    def lookup(tensor: torch.Tensor) -> LayerGeometry | None:
-        entry = fields.get(id(tensor))
-        return entry[1] if entry is not None and entry[0] is tensor else None
-
-    class _Carry(TorchFunctionMode):
-        def __torch_function__(
-            self,
-            func: Callable[..., Any],
-            types: Any,
-            args: tuple[Any, ...] = (),
-            kwargs: dict[str, Any] | None = None,
-        ) -> Any:
-            out = func(*args, **(kwargs or {}))
-            known = [g for t in _tensors(list(args)) if (g := lookup(t)) is not None]
-            if known:
-                widest = max(known, key=lambda g: g.size)
-                for tensor in _tensors(out):
-                    fields.setdefault(id(tensor), (tensor, widest))
-            return out
-
-    names = {id(m): name for name, m in module.named_modules()}
-    maps: list[_Map] = []
-
-    def hook(layer: nn.Module, args: tuple[Any, ...], output: Any) -> None:
-        source = args[0] if args and isinstance(args[0], torch.Tensor) else None
-        before = (lookup(source) if source is not None else None) or LayerGeometry(0, 1, 1)
-        after = _advance(layer, before)
-        if isinstance(output, torch.Tensor):
-            fields[id(output)] = (output, after)
-            if isinstance(layer, nn.Conv1d | nn.Conv2d):
-                values = output[0].detach().float().cpu().numpy()
-                maps.append(_Map(names[id(layer)], values, after))
-
-    leaves = [m for m in module.modules() if next(m.children(), None) is None]
-    handles = [leaf.register_forward_hook(hook) for leaf in leaves]
-    fields[id(x)] = (x, LayerGeometry(0, 1, 1))
-    was_training = module.training
-    try:
-        module.eval()
-        with torch.no_grad(), _Carry():
-            module(x)
-    finally:
-        module.train(was_training)
-        for handle in handles:
-            handle.remove()
-    return maps
+    return [
+        _Map(
+            layer.name,
+            layer.output[0].detach().float().cpu().numpy(),
+            LayerGeometry(layer.field.start, layer.field.jump, layer.field.size),
+        )
+        for layer in trace_fields(module, x)
+        if isinstance(layer.module, nn.Conv1d | nn.Conv2d)
+    ]
 
 
 def _network(estimator_or_module: Any) -> nn.Module:
