@@ -126,13 +126,29 @@ def _require_torch() -> None:
     require_torch("the CNN recipes")
 
 
-def _cnn(module: str, **params: Any) -> Callable[[int], CNNRegressor]:
+def _cnn_recipe(
+    module: str,
+    description: str,
+    preprocessing: tuple[Mapping[str, Any], ...],
+    *,
+    wrap: Callable[[Any], Any] | None = None,
+    **params: Any,
+) -> _Recipe:
+    """A recipe around ``CNNRegressor(module)``; it needs the optional torch extra."""
+
     # One torch thread: on 2-core machines two threads ran slower than one (issue 3 timings).
     def build(seed: int) -> CNNRegressor:
         # A deep copy, so estimators never share (and mutate) one augment dict.
         return CNNRegressor(module, num_threads=1, random_state=seed, **copy.deepcopy(params))
 
-    return build
+    return _Recipe(
+        description=description,
+        preprocessing=preprocessing,
+        build=build,
+        wrap=wrap,
+        require=_require_torch,
+        available=torch_available,
+    )
 
 
 def _with_spectrogram(estimator: Any) -> Pipeline:
@@ -170,38 +186,27 @@ _CNN1D_PARAMS: dict[str, Any] = {
 }
 _RECIPES.update(
     {
-        "cnn1d": _Recipe(
-            description=(
-                "the default 1D CNN (specsoil.nets cnn1d) on absorbance, derivative and SNV "
-                "channels, early stopping"
-            ),
-            preprocessing=_CNN1D_PREPROCESSING,
-            build=_cnn("cnn1d", **_CNN1D_PARAMS),
+        "cnn1d": _cnn_recipe(
+            "cnn1d",
+            "the default 1D CNN (specsoil.nets cnn1d) on absorbance, derivative and SNV "
+            "channels, early stopping",
+            _CNN1D_PREPROCESSING,
             wrap=_with_channels,
-            require=_require_torch,
-            available=torch_available,
+            **_CNN1D_PARAMS,
         ),
-        "seed_cnn": _Recipe(
-            description="the classic three-convolution teaching CNN",
-            preprocessing=_CNN_PREPROCESSING,
-            build=_cnn("seed_cnn"),
-            require=_require_torch,
-            available=torch_available,
+        "seed_cnn": _cnn_recipe(
+            "seed_cnn", "the classic three-convolution teaching CNN", _CNN_PREPROCESSING
         ),
-        "cnn2d": _Recipe(
-            description="2D CNN on the spectrogram (STFT, 32-band window)",
-            preprocessing=_CNN_PREPROCESSING,
-            build=_cnn("cnn2d"),
+        "cnn2d": _cnn_recipe(
+            "cnn2d",
+            "2D CNN on the spectrogram (STFT, 32-band window)",
+            _CNN_PREPROCESSING,
             wrap=_with_spectrogram,
-            require=_require_torch,
-            available=torch_available,
         ),
-        "cnn1d2d": _Recipe(
-            description="two-branch CNN: 1D on the spectrum, 2D on its spectrogram",
-            preprocessing=_CNN_PREPROCESSING,
-            build=_cnn("cnn1d2d"),
-            require=_require_torch,
-            available=torch_available,
+        "cnn1d2d": _cnn_recipe(
+            "cnn1d2d",
+            "two-branch CNN: 1D on the spectrum, 2D on its spectrogram",
+            _CNN_PREPROCESSING,
         ),
     }
 )
