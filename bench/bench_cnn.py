@@ -40,14 +40,11 @@ from typing import Any
 
 import numpy as np
 
+from _cv_tables import RUNS, accuracy_tables, run_cv
 from _markdown import update_section
 
 CNNS = ["cnn1d", "cnn2d", "cnn1d2d", "seed_cnn"]
 CLASSIC = ["plsr", "cubist", "mbl"]
-RUNS = {
-    "geeves": ["--data", "geeves", "--folds", "10", "--seed", "0"],
-    "nirsoil": ["--data", "nirsoil", "--train-column", "train"],
-}
 # The goal for the default cnn1d.
 GOAL = {
     "nirsoil": "RMSE at or below PLSR's for every target",
@@ -73,56 +70,29 @@ def _synthetic(rows: int, bands: int, seed: int = 0) -> tuple[np.ndarray, np.nda
 # ---------------------------------------------------------------- (a) accuracy
 
 
-def run_accuracy(name: str, models: list[str], workdir: Path) -> tuple[dict[str, Any], float]:
-    out = workdir / name
-    argv = [sys.executable, "-m", "specsoil", "-q", "cv", *RUNS[name], "--out", str(out)]
-    for model in models:
-        argv += ["--model", model]
-    started = time.perf_counter()
-    subprocess.run(argv, check=True)
-    return json.loads((out / "metrics.json").read_text()), time.perf_counter() - started
-
-
 def render_accuracy(name: str, metrics: dict[str, Any], wall: float, models: list[str]) -> str:
-    rows = metrics["results"]
-    targets = list(dict.fromkeys(r["target"] for r in rows))
     classic = [m for m in models if m in CLASSIC]
-    lines = [
-        f"#### {name} ({metrics['config']['split']}; {metrics['config']['n_samples']} samples)",
-        "",
-        "| target | " + " | ".join(models) + " | best | cnn1d RMSE vs reference |",
-        "|---|" + "---:|" * len(models) + "---|---|",
-    ]
-    for target in targets:
-        by_model = {r["model"]: r for r in rows if r["target"] == target}
-        cells = [f"{by_model[m]['r2']:.3f} / {by_model[m]['rmse']:.3g}" for m in models]
-        best = min(models, key=lambda m: by_model[m]["rmse"])
-        gap = ""
-        if "cnn1d" in by_model and classic:
-            # nirsoil's goal compares with PLSR, geeves's with the best classic model.
-            ref = "plsr" if name == "nirsoil" and "plsr" in classic else None
-            ref = ref or min(classic, key=lambda m: by_model[m]["rmse"])
-            ratio = by_model["cnn1d"]["rmse"] / by_model[ref]["rmse"] - 1.0
-            gap = f"{ratio:+.1%} vs {ref}"
-        lines.append(
-            f"| {target} (n={by_model[models[0]]['n']}) | "
-            + " | ".join(cells)
-            + f" | {best} | {gap} |"
-        )
-    fit = metrics.get("fit_seconds", {})
-    lines += [
-        "",
-        f"Cells are R² / RMSE on the pooled out-of-fold (or test-set) predictions. Goal for "
-        f"cnn1d: {GOAL[name]}.",
-        "",
-        "| model | " + " | ".join(models) + " | whole run |",
-        "|---|" + "---:|" * (len(models) + 1),
-        "| training + prediction wall time (s) | "
-        + " | ".join(f"{fit.get(m, float('nan')):.1f}" for m in models)
-        + f" | {wall:.1f} |",
-        "",
-    ]
-    return "\n".join(lines)
+
+    def gap(target: str, by_model: dict[str, dict[str, Any]]) -> str:
+        if "cnn1d" not in by_model or not classic:
+            return ""
+        # nirsoil's goal compares with PLSR, geeves's with the best classic model.
+        ref = "plsr" if name == "nirsoil" and "plsr" in classic else None
+        ref = ref or min(classic, key=lambda m: by_model[m]["rmse"])
+        ratio = by_model["cnn1d"]["rmse"] / by_model[ref]["rmse"] - 1.0
+        return f"{ratio:+.1%} vs {ref}"
+
+    return accuracy_tables(
+        name,
+        metrics,
+        wall,
+        models,
+        heading="####",
+        extra_title="cnn1d RMSE vs reference",
+        extra=gap,
+        note=f" Goal for cnn1d: {GOAL[name]}.",
+        time_label="training + prediction wall time (s)",
+    )
 
 
 # ---------------------------------------------------------------- (b) throughput
@@ -280,7 +250,7 @@ def main() -> None:
         parts += ["### Accuracy", ""]
         with tempfile.TemporaryDirectory() as tmp:
             for name in args.dataset or ["nirsoil", "geeves"]:
-                metrics, wall = run_accuracy(name, models, Path(tmp))
+                metrics, wall = run_cv(name, models, Path(tmp))
                 parts.append(render_accuracy(name, metrics, wall, models))
                 sys.stdout.write(parts[-1] + "\n")
     if not args.skip_speed and cnns:

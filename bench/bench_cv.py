@@ -11,22 +11,17 @@ from the same run on the same data. Results go to docs/benchmarks.md (section ``
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from _cv_tables import RUNS, accuracy_tables, run_cv
 from _markdown import update_section
 
 MODELS = ["plsr", "cubist", "rf", "svr", "mbl"]
-RUNS = {
-    "geeves": ["--data", "geeves", "--folds", "10", "--seed", "0"],
-    "nirsoil": ["--data", "nirsoil", "--train-column", "train"],
-}
 # Best results the team measured with standard tools (issue 2), for orientation.
 ORIENTATION = {
     ("geeves", "clay_pct"): "0.81 (RF); PLSR 0.80",
@@ -38,50 +33,18 @@ ORIENTATION = {
 }
 
 
-def run_dataset(name: str, models: list[str], workdir: Path) -> tuple[dict, float]:
-    out = workdir / name
-    argv = [sys.executable, "-m", "specsoil", "-q", "cv", *RUNS[name], "--out", str(out)]
-    for model in models:
-        argv += ["--model", model]
-    started = time.perf_counter()
-    subprocess.run(argv, check=True)
-    return json.loads((out / "metrics.json").read_text()), time.perf_counter() - started
-
-
 def render(name: str, metrics: dict, wall: float, models: list[str]) -> str:
-    rows = metrics["results"]
-    targets = list(dict.fromkeys(r["target"] for r in rows))
-    lines = [
-        f"### {name} ({metrics['config']['split']}; {metrics['config']['n_samples']} samples)",
-        "",
-        "| target | " + " | ".join(models) + " | best | issue 2 orientation |",
-        "|---|" + "---:|" * len(models) + "---|---|",
-    ]
-    for target in targets:
-        by_model = {r["model"]: r for r in rows if r["target"] == target}
-        cells = []
-        for model in models:
-            r = by_model[model]
-            cells.append(f"{r['r2']:.3f} / {r['rmse']:.3g}")
-        best = max(models, key=lambda m: by_model[m]["r2"])
-        lines.append(
-            f"| {target} (n={by_model[models[0]]['n']}) | "
-            + " | ".join(cells)
-            + f" | {best} | {ORIENTATION.get((name, target), '')} |"
-        )
-    fit = metrics.get("fit_seconds", {})
-    lines += [
-        "",
-        "Cells are R² / RMSE on the pooled out-of-fold (or test-set) predictions.",
-        "",
-        "| model | " + " | ".join(models) + " | whole run |",
-        "|---|" + "---:|" * (len(models) + 1),
-        "| wall time (s) | "
-        + " | ".join(f"{fit.get(m, float('nan')):.1f}" for m in models)
-        + f" | {wall:.1f} |",
-        "",
-    ]
-    return "\n".join(lines)
+    return accuracy_tables(
+        name,
+        metrics,
+        wall,
+        models,
+        heading="###",
+        extra_title="issue 2 orientation",
+        extra=lambda target, _: ORIENTATION.get((name, target), ""),
+        note="",
+        time_label="wall time (s)",
+    )
 
 
 def main() -> None:
@@ -104,7 +67,7 @@ def main() -> None:
     ]
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.dataset or sorted(RUNS):
-            metrics, wall = run_dataset(name, models, Path(tmp))
+            metrics, wall = run_cv(name, models, Path(tmp))
             sections.append(render(name, metrics, wall, models))
             print(sections[-1])
     update_section("bench_cv", "\n".join(sections))
