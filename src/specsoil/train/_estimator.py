@@ -1,28 +1,27 @@
 """scikit-learn estimators that train spectral CNNs with PyTorch Lightning.
 
-torch, pytorch_lightning and ``specsoil.nets`` are imported inside the methods that need
-them, so importing this module (and building a recipe table that names a CNN) works
-without the ``cnn`` extra.
+The estimators validate data, build networks and loaders, and keep what was learned;
+``_engine.train_network`` runs the training of each network. torch, pytorch_lightning and
+``specsoil.nets`` are imported inside the methods that need them, so importing this module
+(and building a recipe table that names a CNN) works without the ``cnn`` extra.
 """
 
 from __future__ import annotations
 
-import contextlib
+import copy
 import json
-import logging
 import math
 import numbers
 import os
-import tempfile
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import assert_all_finite, check_array, check_random_state, column_or_1d
 from sklearn.utils.multiclass import check_classification_targets
@@ -30,174 +29,48 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from specsoil._atomic import atomic_write_text
 from specsoil._errors import SpecsoilError
-from specsoil.train._augment import check_augment
 from specsoil.train._data import inner_split, make_loader, network_input
-from specsoil.train._quiet import quiet_lightning
-from specsoil.train._registry import available_modules, create_net, rebuild_net, require_torch
+from specsoil.train._engine import (
+    RUN_FILE,
+    Settings,
+    bool_param,
+    check_settings,
+    float_param,
+    inference_device,
+    int_param,
+    pin_memory,
+    seeded,
+    torch_threads,
+    train_network,
+    val_fraction_param,
+)
+from specsoil.train._registry import create_net, rebuild_net, require_torch
 
 if TYPE_CHECKING:
-    import pytorch_lightning as pl
     from torch import nn
 
     from specsoil.nets import SpectralCNN
 
-logger = logging.getLogger(__name__)
-
-LR_SCHEDULES: tuple[str, ...] = ("onecycle", "cosine", "plateau", "none")
-DEVICES: tuple[str, ...] = ("auto", "cpu", "gpu", "cuda", "mps")
-PRECISIONS: tuple[str, ...] = (
-    "auto",
-    "32-true",
-    "32",
-    "64-true",
-    "64",
-    "16-mixed",
-    "bf16-mixed",
-    "16-true",
-    "bf16-true",
-)
-# Arguments of a network factory that the estimator sets from the data.
-_RESERVED_MODULE_PARAMS = ("name", "n_outputs", "input_shape")
-# Inference batches can be larger than training ones: no gradients or optimiser state.
-_MIN_PREDICT_BATCH = 256
-_RUN_FILE = "run.json"
-_HISTORY_FILE = "history.json"
-_LAST_CHECKPOINT = "last.ckpt"
+FINETUNE_STRATEGIES: tuple[str, ...] = ("head", "partial", "full")
+# Fine-tuning with val_fraction=None holds out no rows when fewer than this many would be
+# held out: early stopping on one to four spectra is noise, and a small local set needs
+# every row for training.
+_MIN_FINETUNE_VAL_ROWS = 5
 
 
 @dataclass(frozen=True, slots=True)
-class _Settings:
-    """The estimator's parameters, validated and resolved for one ``fit``."""
+class _Tuning:
+    """How ``finetune`` prepares each member: the base networks and what to train."""
 
-    module: str
-    module_params: dict[str, Any]
-    lr: float
-    weight_decay: float
-    max_epochs: int
-    batch_size: int
-    patience: int | None
-    val_fraction: float
-    lr_schedule: str
-    augment: dict[str, float]
-    n_ensemble: int
-    accelerator: str
-    precision: str
-    deterministic: bool
-    checkpoint_dir: Path | None
-    resume: bool
+    members: list[SpectralCNN]
     strategy: str
-    devices: int | str | list[int]
-    num_nodes: int
-    num_threads: int | None
-    verbose: bool
+    new_head: bool
+    trainable_blocks: int
+    block_lr_factor: float
 
 
-def _int_param(value: object, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}; got {value!r}")
-    return int(value)
-
-
-def _optional_int_param(value: object, name: str, minimum: int) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum} or None; got {value!r}")
-    return int(value)
-
-
-def _float_param(value: object, name: str, *, low: float, low_inclusive: bool) -> float:
-    ok = (
-        not isinstance(value, bool)
-        and isinstance(value, numbers.Real)
-        and math.isfinite(float(value))
-        and (float(value) >= low if low_inclusive else float(value) > low)
-    )
-    if not ok:
-        bound = ">=" if low_inclusive else ">"
-        raise ValueError(f"{name} must be a finite number {bound} {low}; got {value!r}")
-    return float(value)  # type: ignore[arg-type]
-
-
-def _bool_param(value: object, name: str) -> bool:
-    if not isinstance(value, bool | np.bool_):
-        raise ValueError(f"{name} must be True or False; got {value!r}")
-    return bool(value)
-
-
-def _cuda_available() -> bool:
-    import torch
-
-    return bool(torch.cuda.is_available())
-
-
-def _accelerator(device: str) -> str:
-    """Lightning's accelerator name for the ``device`` parameter."""
-    return {"cuda": "gpu"}.get(device, device)
-
-
-def _auto_precision(accelerator: str) -> str:
-    """Mixed precision on a CUDA GPU (bf16 where supported: no loss scaling), else float32."""
-    if accelerator in ("auto", "gpu") and _cuda_available():
-        import torch
-
-        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
-    return "32-true"
-
-
-def _inference_device(device: str) -> str:
-    """The torch device predictions run on."""
-    if device in ("auto", "gpu", "cuda") and _cuda_available():
-        return "cuda"
-    return "mps" if device == "mps" else "cpu"
-
-
-@contextlib.contextmanager
-def _torch_threads(num_threads: int | None) -> Iterator[None]:
-    """Run with ``num_threads`` intra-op threads, then restore the previous count."""
-    if num_threads is None:
-        yield
-        return
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(num_threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
-@contextlib.contextmanager
-def _restore_determinism() -> Iterator[None]:
-    """Undo the process-wide ``use_deterministic_algorithms`` switch Lightning flips."""
-    import torch
-
-    previous = torch.are_deterministic_algorithms_enabled()
-    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(previous, warn_only=warn_only)
-
-
-@contextlib.contextmanager
-def _file_system_sharing() -> Iterator[None]:
-    """Share tensors with spawned DDP workers through named files, then switch back.
-
-    torch's default on Linux passes file descriptors of unlinked shared memory, which fails
-    in some containers and VMs ("unable to resize file <filename not specified>", seen in a
-    Firecracker VM); the file-system strategy works there too, and only the model and data
-    of this fit go through it.
-    """
-    import torch.multiprocessing as mp
-
-    previous = mp.get_sharing_strategy()  # type: ignore[no-untyped-call]
-    mp.set_sharing_strategy("file_system")  # type: ignore[no-untyped-call]
-    try:
-        yield
-    finally:
-        mp.set_sharing_strategy(previous)  # type: ignore[no-untyped-call]
+# Inference batches can be larger than training ones: no gradients or optimiser state.
+_MIN_PREDICT_BATCH = 256
 
 
 def _to_numpy_state(net: nn.Module) -> dict[str, NDArray[Any]]:
@@ -246,123 +119,13 @@ class _CNNBase(BaseEstimator):  # type: ignore[misc]
     module_: SpectralCNN | list[SpectralCNN]
 
     # ------------------------------------------------------------------ parameters
-    def _check_params(self) -> _Settings:
-        if not isinstance(self.module, str) or not self.module:
-            raise ValueError(f"module must be a registered network name; got {self.module!r}")
-        modules = available_modules()
-        if self.module not in modules:
-            raise ValueError(f"unknown module {self.module!r}; available: {sorted(modules)}")
-        module_params = self._check_module_params()
-        lr = _float_param(self.lr, "lr", low=0.0, low_inclusive=False)
-        weight_decay = _float_param(self.weight_decay, "weight_decay", low=0.0, low_inclusive=True)
-        max_epochs = _int_param(self.max_epochs, "max_epochs", 1)
-        batch_size = _int_param(self.batch_size, "batch_size", 1)
-        patience = _optional_int_param(self.patience, "patience", 1)
-        val_fraction = self.val_fraction
-        if (
-            isinstance(val_fraction, bool)
-            or not isinstance(val_fraction, numbers.Real)
-            or not 0.0 <= float(val_fraction) < 1.0
-        ):
-            raise ValueError(
-                f"val_fraction must be a number in [0, 1) (0: no early stopping); "
-                f"got {val_fraction!r}"
-            )
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(
-                f"lr_schedule must be one of {list(LR_SCHEDULES)}; got {self.lr_schedule!r}"
-            )
-        augment = check_augment(self.augment)
-        n_ensemble = _int_param(self.n_ensemble, "n_ensemble", 1)
-        if self.device not in DEVICES:
-            raise ValueError(f"device must be one of {list(DEVICES)}; got {self.device!r}")
-        accelerator = _accelerator(self.device)
-        precision = self._check_precision(accelerator)
-        checkpoint_dir = None if self.checkpoint_dir is None else Path(self.checkpoint_dir)
-        resume = _bool_param(self.resume, "resume")
-        if resume and checkpoint_dir is None:
-            raise ValueError("resume=True needs checkpoint_dir: the folder of the run to resume")
-        from pytorch_lightning.strategies import StrategyRegistry
+    def _check_params(self) -> Settings:
+        return check_settings(self.get_params(deep=False))
 
-        strategies = ["auto", *StrategyRegistry.available_strategies()]
-        if self.strategy not in strategies:
-            raise ValueError(f"strategy must be one of {strategies}; got {self.strategy!r}")
-        devices = self._check_devices()
-        num_nodes = _int_param(self.num_nodes, "num_nodes", 1)
-        return _Settings(
-            module=self.module,
-            module_params=module_params,
-            lr=lr,
-            weight_decay=weight_decay,
-            max_epochs=max_epochs,
-            batch_size=batch_size,
-            patience=patience,
-            val_fraction=float(val_fraction),
-            lr_schedule=self.lr_schedule,
-            augment=augment,
-            n_ensemble=n_ensemble,
-            accelerator=accelerator,
-            precision=precision,
-            deterministic=_bool_param(self.deterministic, "deterministic"),
-            checkpoint_dir=checkpoint_dir,
-            resume=resume,
-            strategy=self.strategy,
-            devices=devices,
-            num_nodes=num_nodes,
-            num_threads=_optional_int_param(self.num_threads, "num_threads", 1),
-            verbose=_bool_param(self.verbose, "verbose"),
-        )
-
-    def _check_module_params(self) -> dict[str, Any]:
-        if self.module_params is None:
-            return {}
-        if not isinstance(self.module_params, Mapping) or not all(
-            isinstance(key, str) for key in self.module_params
-        ):
-            raise ValueError(
-                "module_params must be None or a dict of network arguments such as "
-                f"{{'dropout': 0.2}}; got {self.module_params!r}"
-            )
-        reserved = sorted(set(self.module_params) & set(_RESERVED_MODULE_PARAMS))
-        if reserved:
-            raise ValueError(
-                f"module_params must not set {reserved}: the estimator sets them from the data"
-            )
-        return dict(self.module_params)
-
-    def _check_precision(self, accelerator: str) -> str:
-        precision = self.precision
-        if isinstance(precision, numbers.Integral) and not isinstance(precision, bool):
-            precision = {16: "16-mixed", 32: "32-true", 64: "64-true"}.get(int(precision), "")
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {list(PRECISIONS)}; got {self.precision!r}")
-        return _auto_precision(accelerator) if precision == "auto" else str(precision)
-
-    def _check_devices(self) -> int | str | list[int]:
-        devices = self.devices
-        if devices == "auto":
-            # Lightning's "auto" takes every GPU and then launches DDP, which re-runs the
-            # calling script: never what a fit inside a cross-validation loop wants. DDP is
-            # opt-in, by setting strategy and devices.
-            return "auto" if self.strategy != "auto" else 1
-        if isinstance(devices, numbers.Integral) and not isinstance(devices, bool):
-            if int(devices) >= 1:
-                return int(devices)
-        elif (
-            isinstance(devices, Sequence)
-            and not isinstance(devices, str)
-            and len(devices) > 0
-            and all(isinstance(d, numbers.Integral) and not isinstance(d, bool) for d in devices)
-        ):
-            return [int(d) for d in devices]
-        raise ValueError(
-            f"devices must be 'auto', an int >= 1 or a list of device indices; got {devices!r}"
-        )
-
-    def _base_seed(self, settings: _Settings) -> int:
+    def _base_seed(self, settings: Settings) -> int:
         """The seed of member 0; member i uses seed + i."""
         if settings.resume and settings.checkpoint_dir is not None and self.random_state is None:
-            run_file = settings.checkpoint_dir / _RUN_FILE
+            run_file = settings.checkpoint_dir / RUN_FILE
             if run_file.is_file():
                 # Resuming must reuse the interrupted run's split and streams.
                 return int(json.loads(run_file.read_text(encoding="utf-8"))["seed"])
@@ -406,22 +169,43 @@ class _CNNBase(BaseEstimator):  # type: ignore[misc]
 
     # ------------------------------------------------------------------ training
     def _fit_engine(
-        self, X_net: NDArray[np.float32], Y: NDArray[Any], *, n_outputs: int, settings: _Settings
+        self,
+        X_net: NDArray[np.float32],
+        Y: NDArray[Any],
+        *,
+        n_outputs: int,
+        settings: Settings,
+        tuning: _Tuning | None = None,
     ) -> None:
         seed = self._base_seed(settings)
         if settings.checkpoint_dir is not None:
-            self._check_run_file(settings, seed, X_net, n_outputs)
+            self._check_run_file(settings, seed, int(X_net.shape[0]), X_net.shape[1:], n_outputs)
         members: list[SpectralCNN] = []
         histories: list[dict[str, Any]] = []
         validation: list[NDArray[np.intp]] = []
         for i in range(settings.n_ensemble):
             net, history, val_rows = self._fit_member(
-                X_net, Y, n_outputs=n_outputs, settings=settings, member=i, seed=seed + i
+                X_net,
+                Y,
+                n_outputs=n_outputs,
+                settings=settings,
+                member=i,
+                seed=seed + i,
+                tuning=tuning,
             )
             members.append(net)
             histories.append(history)
             validation.append(val_rows)
-        single = settings.n_ensemble == 1
+        self._set_members(members, histories, validation)
+
+    def _set_members(
+        self,
+        members: list[SpectralCNN],
+        histories: list[dict[str, Any]],
+        validation: list[NDArray[np.intp]],
+    ) -> None:
+        """Store the trained networks and their bookkeeping (a list only for an ensemble)."""
+        single = len(members) == 1
         self.module_ = members[0] if single else members
         self.history_: dict[str, list[float]] | list[dict[str, list[float]]] = (
             histories[0] if single else histories
@@ -433,20 +217,28 @@ class _CNNBase(BaseEstimator):  # type: ignore[misc]
         )
 
     def _check_run_file(
-        self, settings: _Settings, seed: int, X_net: NDArray[np.float32], n_outputs: int
+        self,
+        settings: Settings,
+        seed: int,
+        n_samples: int | None,
+        input_shape: tuple[int, ...],
+        n_outputs: int,
     ) -> None:
-        """Write the run's identity next to its checkpoints; on resume, check it matches."""
+        """Write the run's identity next to its checkpoints; on resume, check it matches.
+
+        ``n_samples`` is None for a stream of batches, whose size is not known.
+        """
         if settings.checkpoint_dir is None:
             return
         run = {
             "seed": seed,
-            "n_samples": int(X_net.shape[0]),
-            "input_shape": list(X_net.shape[1:]),
+            "n_samples": n_samples,
+            "input_shape": [int(d) for d in input_shape],
             "n_outputs": n_outputs,
             "module": settings.module,
             "n_ensemble": settings.n_ensemble,
         }
-        run_file = settings.checkpoint_dir / _RUN_FILE
+        run_file = settings.checkpoint_dir / RUN_FILE
         if settings.resume and run_file.is_file():
             previous = json.loads(run_file.read_text(encoding="utf-8"))
             changed = sorted(k for k in run if k != "seed" and previous.get(k) != run[k])
@@ -459,58 +251,56 @@ class _CNNBase(BaseEstimator):  # type: ignore[misc]
 
         atomic_write_text(run_file, json.dumps(run))
 
+    @staticmethod
+    def _run_dir(settings: Settings, member: int) -> Path | None:
+        """Where a member keeps its checkpoints and logs; None: a temporary folder."""
+        if settings.checkpoint_dir is None:
+            return None
+        if settings.n_ensemble > 1:
+            return settings.checkpoint_dir / f"member_{member}"
+        return settings.checkpoint_dir
+
     def _fit_member(
         self,
         X_net: NDArray[np.float32],
         Y: NDArray[Any],
         *,
         n_outputs: int,
-        settings: _Settings,
+        settings: Settings,
         member: int,
         seed: int,
+        tuning: _Tuning | None = None,
     ) -> tuple[SpectralCNN, dict[str, Any], NDArray[np.intp]]:
-        import pytorch_lightning as pl
-        from pytorch_lightning.utilities.seed import isolate_rng
-
-        from specsoil.train._module import EpochRecorder, SpectralLightningModule, WorkerSetup
-
         train_rows, val_rows = inner_split(X_net.shape[0], settings.val_fraction, seed)
+        if tuning is not None and train_rows.size < 2:
+            raise ValueError(
+                f"finetune needs at least 2 training rows after holding out "
+                f"{val_rows.size} for early stopping; got {train_rows.size} "
+                "(give more rows or val_fraction=0)"
+            )
         validate = val_rows.size > 0
-        with contextlib.ExitStack() as stack:
-            if settings.checkpoint_dir is None:
-                run_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="specsoil-")))
-            elif settings.n_ensemble > 1:
-                run_dir = settings.checkpoint_dir / f"member_{member}"
+        frozen: tuple[str, ...] = ()
+        backbone_lr_factor = 1.0
+        with seeded(seed):
+            # Built after seeding, so the initial weights (or a new head) follow the seed.
+            if tuning is None:
+                net = create_net(
+                    settings.module,
+                    n_outputs=n_outputs,
+                    input_shape=X_net.shape[1:],
+                    params=settings.module_params,
+                )
             else:
-                run_dir = settings.checkpoint_dir
-            run_dir.mkdir(parents=True, exist_ok=True)
-            stack.enter_context(quiet_lightning(settings.verbose))
-            stack.enter_context(_torch_threads(settings.num_threads))
-            stack.enter_context(_restore_determinism())
-            if "spawn" in settings.strategy:
-                stack.enter_context(_file_system_sharing())
-            stack.enter_context(isolate_rng())
-            pl.seed_everything(seed, verbose=False)
-            # Built after seeding, so the initial weights follow the seed.
-            net = create_net(
-                settings.module,
-                n_outputs=n_outputs,
-                input_shape=X_net.shape[1:],
-                params=settings.module_params,
-            )
-            monitor = "val_loss" if validate else "train_loss"
-            lit = SpectralLightningModule(
-                net,
-                task=self._task,
-                lr=settings.lr,
-                weight_decay=settings.weight_decay,
-                lr_schedule=settings.lr_schedule,  # type: ignore[arg-type]
-                plateau_patience=max(1, (settings.patience or 10) // 2),
-                augment=settings.augment,
-                seed=seed,
-                monitor=monitor,
-            )
-            pin = settings.accelerator in ("auto", "gpu") and _cuda_available()
+                from specsoil.train._finetune import prepare_for_finetuning
+
+                net, frozen = prepare_for_finetuning(
+                    tuning.members[member % len(tuning.members)],
+                    strategy=tuning.strategy,
+                    n_outputs=n_outputs if tuning.new_head else None,
+                    trainable_blocks=tuning.trainable_blocks,
+                )
+                backbone_lr_factor = tuning.block_lr_factor
+            pin = pin_memory(settings)
             train_loader = make_loader(
                 X_net[train_rows],
                 Y[train_rows],
@@ -531,74 +321,30 @@ class _CNNBase(BaseEstimator):  # type: ignore[misc]
                 if validate
                 else None
             )
-            callbacks = [
-                EpochRecorder(run_dir / _HISTORY_FILE, validate=validate),
-                WorkerSetup(verbose=settings.verbose),
-            ]
-            trainer = pl.Trainer(**self._trainer_kwargs(settings, run_dir, callbacks, validate))
-            ckpt_path = run_dir / _LAST_CHECKPOINT
-            resume_from = str(ckpt_path) if settings.resume and ckpt_path.is_file() else None
-            if settings.resume and resume_from is None:
-                logger.info("no checkpoint at %s; training from scratch", ckpt_path)
-            trainer.fit(lit, train_loader, val_loader, ckpt_path=resume_from)
-            history: dict[str, Any] = json.loads(
-                (run_dir / _HISTORY_FILE).read_text(encoding="utf-8")
+            net, history = train_network(
+                net,
+                train_loader,
+                val_loader,
+                task=self._task,
+                settings=settings,
+                seed=seed,
+                run_dir=self._run_dir(settings, member),
+                frozen=frozen,
+                backbone_lr_factor=backbone_lr_factor,
             )
-        net = net.cpu().eval()  # the same object as lit.net, best weights loaded
+        if tuning is not None:
+            net.requires_grad_(True)  # a fine-tuned network looks like any fitted one
+        self._warn_if_diverged(history, settings)
+        return net, history, val_rows
+
+    def _warn_if_diverged(self, history: Mapping[str, Any], settings: Settings) -> None:
         if not any(math.isfinite(v) for v in history["val_loss"] or history["train_loss"]):
             warnings.warn(
                 f"{type(self).__name__}: the loss was never finite; training diverged "
                 f"(try a smaller lr than {settings.lr})",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
-        return net, history, val_rows
-
-    @staticmethod
-    def _trainer_kwargs(
-        settings: _Settings, run_dir: Path, own_callbacks: list[pl.Callback], validate: bool
-    ) -> dict[str, Any]:
-        from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
-        from pytorch_lightning.loggers import CSVLogger
-
-        callbacks = list(own_callbacks)
-        if validate and settings.patience is not None:
-            callbacks.append(
-                EarlyStopping(monitor="val_loss", mode="min", patience=settings.patience)
-            )
-        checkpointing = settings.checkpoint_dir is not None
-        if checkpointing:
-            callbacks.append(
-                ModelCheckpoint(
-                    dirpath=run_dir,
-                    filename="best",
-                    monitor="val_loss" if validate else None,
-                    mode="min",
-                    save_top_k=1 if validate else 0,
-                    save_last=True,
-                    # After EpochRecorder has seen the epoch, so a resumed history is whole.
-                    save_on_train_epoch_end=True,
-                    enable_version_counter=False,
-                )
-            )
-        return {
-            "accelerator": settings.accelerator,
-            "devices": settings.devices,
-            "strategy": settings.strategy,
-            "num_nodes": settings.num_nodes,
-            "precision": settings.precision,
-            "max_epochs": settings.max_epochs,
-            # None leaves torch's global switch alone; False would switch it off for everyone.
-            "deterministic": True if settings.deterministic else None,
-            "callbacks": callbacks,
-            "logger": CSVLogger(run_dir, name="logs", version="") if checkpointing else False,
-            "enable_checkpointing": checkpointing,
-            "enable_progress_bar": settings.verbose,
-            "enable_model_summary": settings.verbose,
-            "default_root_dir": run_dir,
-            "num_sanity_val_steps": 0,
-            "log_every_n_steps": 1,
-        }
 
     # ------------------------------------------------------------------ inference
     def _members(self) -> list[SpectralCNN]:
@@ -609,10 +355,10 @@ class _CNNBase(BaseEstimator):  # type: ignore[misc]
         """Mean network output over the ensemble (class probabilities for classifiers)."""
         import torch
 
-        device = torch.device(_inference_device(self.device))
+        device = torch.device(inference_device(self.device))
         batch = max(int(self.batch_size), _MIN_PREDICT_BATCH)
         outputs: list[NDArray[np.float64]] = []
-        with _torch_threads(self.num_threads), torch.inference_mode():
+        with torch_threads(self.num_threads), torch.inference_mode():
             for net in self._members():
                 net.to(device).eval()
                 chunks = []
@@ -678,7 +424,8 @@ class CNNRegressor(RegressorMixin, _CNNBase):  # type: ignore[misc]
     learning-rate schedule (Smith & Topin, 2019). Optional augmentation (see
     ``SpectralAugmenter``) perturbs each training batch on the fly; ``n_ensemble`` > 1
     trains members with seeds ``random_state + i`` (each with its own validation split)
-    and averages their predictions.
+    and averages their predictions. ``finetune`` adapts a fitted model to new data (a
+    small local set) and ``fit_stream`` trains from batches streamed from storage.
 
     Args:
         module: Name of a registered network (``specsoil.nets.list_models()``).
@@ -810,17 +557,11 @@ class CNNRegressor(RegressorMixin, _CNNBase):  # type: ignore[misc]
         """
         require_torch(type(self).__name__)
         settings = self._check_params()
-        standardize = _bool_param(self.standardize_targets, "standardize_targets")
+        standardize = bool_param(self.standardize_targets, "standardize_targets")
         X_net = self._validate_X(X, reset=True)
         _check_augment_input(settings, X_net)
         Y, y_ndim = _check_regression_targets(y, X_net.shape[0])
-        if standardize:
-            mean = np.nanmean(Y, axis=0)
-            scale = np.nanstd(Y, axis=0)
-            # A constant (or single-valued) target has no spread to divide by.
-            scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
-        else:
-            mean, scale = np.zeros(Y.shape[1]), np.ones(Y.shape[1])
+        mean, scale = _target_standardisation(Y, standardize)
         self.target_mean_ = mean
         self.target_scale_ = scale
         self._y_ndim = y_ndim
@@ -841,6 +582,229 @@ class CNNRegressor(RegressorMixin, _CNNBase):  # type: ignore[misc]
         X_net = self._validate_X(X, reset=False)
         pred = self._forward(X_net) * self.target_scale_ + self.target_mean_
         return pred[:, 0] if self._y_ndim == 1 else pred
+
+    def finetune(
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        *,
+        strategy: str = "partial",
+        new_head: bool = False,
+        max_epochs: int | None = None,
+        lr: float | None = None,
+        trainable_blocks: int = 1,
+        block_lr_factor: float = 0.1,
+        val_fraction: float | None = None,
+        random_state: int | None = None,
+    ) -> CNNRegressor:
+        """Fine-tune a copy of this fitted model on new data (e.g. a small local set).
+
+        The copy keeps this model's input shape (so the same preprocessing and wavelength
+        grid must produce X) and, unless a new head is fitted, its target standardisation.
+        Every ensemble member is fine-tuned from its own weights. ``self`` is not changed.
+
+        Frozen stages really stay fixed: their parameters get no gradient and they run in
+        eval mode, so BatchNorm running statistics do not drift and dropout is off there.
+
+        Small sets: with ``val_fraction=None`` the base's fraction is used only if it holds
+        out at least 5 rows; otherwise every row trains for ``max_epochs`` epochs and the
+        last weights are kept (early stopping on a handful of spectra is noise). A
+        ``batch_size`` larger than the training rows gives one full batch per epoch. At
+        least 2 training rows are needed.
+
+        Args:
+            X: Inputs with the per-sample shape the model was fitted on.
+            y: Targets, shape (n,) or (n, k); NaN marks a missing value.
+            strategy: ``"head"`` (train only the output layer), ``"partial"`` (also the
+                last ``trainable_blocks`` stages, at ``lr * block_lr_factor``) or
+                ``"full"`` (everything; the backbone at ``lr * block_lr_factor``).
+            new_head: Put a freshly initialised output layer on the networks and
+                standardise targets from ``y``; forced when ``y`` has a different number
+                of targets than the base model.
+            max_epochs: Epochs of fine-tuning; None: the base's ``max_epochs``.
+            lr: Learning rate of the head; None: the base's ``lr``.
+            trainable_blocks: ``"partial"``: how many of the last stages holding
+                parameters are unfrozen (more than there are unfreezes all).
+            block_lr_factor: Learning rate of unfrozen stages relative to ``lr``.
+            val_fraction: Rows held out for early stopping; None: the base's (see above);
+                0 trains ``max_epochs`` epochs without early stopping.
+            random_state: Seed of the new head, shuffling and split; None: the base's.
+
+        Returns:
+            A new fitted ``CNNRegressor`` whose parameters record the fine-tuning run
+            (``max_epochs``, ``lr``, ``val_fraction``, ``random_state``; no checkpoints).
+
+        Raises:
+            ValueError: If an argument, X or y is invalid.
+            SpecsoilError: If PyTorch is not installed.
+        """
+        check_is_fitted(self)
+        require_torch(f"{type(self).__name__}.finetune")
+        if strategy not in FINETUNE_STRATEGIES:
+            raise ValueError(
+                f"strategy must be one of {list(FINETUNE_STRATEGIES)}; got {strategy!r}"
+            )
+        fresh_head = bool_param(new_head, "new_head")
+        trainable_blocks = int_param(trainable_blocks, "trainable_blocks", 1)
+        block_lr_factor = float_param(
+            block_lr_factor, "block_lr_factor", low=0.0, low_inclusive=False
+        )
+        X_net = self._validate_X(X, reset=False)
+        Y, y_ndim = _check_regression_targets(y, X_net.shape[0])
+        fresh_head = fresh_head or Y.shape[1] != self.target_mean_.shape[0]
+
+        overrides: dict[str, Any] = {"checkpoint_dir": None, "resume": False}
+        if max_epochs is not None:
+            overrides["max_epochs"] = int_param(max_epochs, "max_epochs", 1)
+        if lr is not None:
+            overrides["lr"] = float_param(lr, "lr", low=0.0, low_inclusive=False)
+        if random_state is not None:
+            overrides["random_state"] = int_param(random_state, "random_state", 0)
+        overrides["val_fraction"] = self._finetune_val_fraction(val_fraction, X_net.shape[0])
+        tuned: CNNRegressor = clone(self).set_params(**overrides)
+        settings = tuned._check_params()
+        _check_augment_input(settings, X_net)
+        for name in ("n_features_in_", "feature_names_in_", "input_shape_", "_x_ndim"):
+            if hasattr(self, name):
+                setattr(tuned, name, copy.copy(getattr(self, name)))
+        if fresh_head:
+            standardize = bool_param(self.standardize_targets, "standardize_targets")
+            mean, scale = _target_standardisation(Y, standardize)
+        else:
+            mean, scale = self.target_mean_.copy(), self.target_scale_.copy()
+        tuned.target_mean_, tuned.target_scale_, tuned._y_ndim = mean, scale, y_ndim
+        Y_std = ((Y - mean) / scale).astype(np.float32)  # NaN stays NaN: masked in the loss
+        tuning = _Tuning(
+            members=self._members(),
+            strategy=strategy,
+            new_head=fresh_head,
+            trainable_blocks=trainable_blocks,
+            block_lr_factor=1.0 if strategy == "head" else block_lr_factor,
+        )
+        tuned._fit_engine(X_net, Y_std, n_outputs=Y.shape[1], settings=settings, tuning=tuning)
+        return tuned
+
+    def _finetune_val_fraction(self, val_fraction: float | None, n_samples: int) -> float:
+        if val_fraction is not None:
+            return val_fraction_param(val_fraction)
+        base = val_fraction_param(self.val_fraction)
+        return base if round(base * n_samples) >= _MIN_FINETUNE_VAL_ROWS else 0.0
+
+    def fit_stream(
+        self,
+        train_batches: Callable[[int], Iterable[tuple[NDArray[np.float32], NDArray[np.floating]]]],
+        *,
+        input_shape: tuple[int, ...],
+        target_mean: NDArray[np.float64],
+        target_scale: NDArray[np.float64],
+        val_batches: (
+            Callable[[], Iterable[tuple[NDArray[np.float32], NDArray[np.floating]]]] | None
+        ) = None,
+    ) -> Self:
+        """Train on batches streamed from storage, e.g. Parquet row groups larger than memory.
+
+        ``train_batches(epoch)`` is called once per epoch (0-based, in order; a resumed run
+        starts at the epoch it stopped at) and its batches are used as they arrive: only
+        the batch in flight, the one prefetched and the model are held in memory. The
+        caller shuffles. Early stopping, checkpoints, resuming, augmentation, ensembles
+        and the history work as in ``fit``; ``val_batches()`` is called once per
+        validation. Training batches of one sample are skipped (BatchNorm cannot normalise
+        them). With ``"onecycle"`` or ``"cosine"`` the schedule steps once per epoch over
+        ``max_epochs`` steps, because the number of batches per epoch is not known.
+
+        The fitted model is like one fitted on 2-D y: for ``input_shape`` (1, L) it
+        predicts spectra X (n, L), for (C, L) with C > 1 X (n, C, L), and for (1, F, T)
+        spectrograms (n, 1, F, T). ``validation_indices_`` is empty (no rows are known).
+
+        Args:
+            train_batches: ``train_batches(epoch)`` yields ``(X_net, Y)``: float32 network
+                input (B, *input_shape) and raw targets (B, k) with NaN for missing.
+            input_shape: Per-sample network input shape, (C, L) or (1, F, T).
+            target_mean: Per-target mean used to standardise Y, shape (k,).
+            target_scale: Per-target scale (> 0) used to standardise Y, shape (k,).
+            val_batches: ``val_batches()`` yields early-stopping batches like
+                ``train_batches``; None trains ``max_epochs`` epochs and keeps the last.
+
+        Returns:
+            The fitted estimator.
+
+        Raises:
+            ValueError: If a parameter, a shape or a batch is invalid, or the parameters
+                ask for DDP (several processes cannot share one stream).
+            SpecsoilError: If PyTorch is not installed or a resumed run does not match.
+        """
+        require_torch(f"{type(self).__name__}.fit_stream")
+        settings = self._check_params()
+        if not settings.single_process:
+            raise ValueError(
+                "fit_stream trains in one process on one device; got "
+                f"strategy={self.strategy!r}, devices={self.devices!r}, "
+                f"num_nodes={self.num_nodes!r} (use strategy='auto' and devices=1, or fit "
+                "for data-parallel training)"
+            )
+        if not callable(train_batches):
+            raise ValueError(f"train_batches must be callable(epoch); got {train_batches!r}")
+        if val_batches is not None and not callable(val_batches):
+            raise ValueError(f"val_batches must be callable() or None; got {val_batches!r}")
+        shape = _check_stream_input_shape(input_shape)
+        if settings.augment and len(shape) == 3:
+            raise ValueError(
+                "augment perturbs spectra, so input_shape must be (n_channels, n_bands); "
+                f"got {shape}"
+            )
+        mean, scale = _check_target_stats(target_mean, target_scale)
+        from specsoil.train._stream import stream_loader
+
+        # The fitted attributes a fit on X of this layout would set.
+        self.input_shape_ = shape
+        self._x_ndim = 2 if len(shape) == 2 and shape[0] == 1 else len(shape) + 1
+        self.n_features_in_ = shape[1] if self._x_ndim == 2 else shape[0]
+        if hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        self.target_mean_, self.target_scale_, self._y_ndim = mean, scale, 2
+        seed = self._base_seed(settings)
+        self._check_run_file(settings, seed, None, shape, mean.shape[0])
+        pin = pin_memory(settings)
+
+        def loader(batches: Callable[..., Any], *, training: bool) -> Any:
+            return stream_loader(
+                batches,
+                per_epoch=training,
+                input_shape=shape,
+                target_mean=mean,
+                target_scale=scale,
+                skip_single=training,
+                name="train_batches" if training else "val_batches",
+                pin_memory=pin,
+            )
+
+        members: list[SpectralCNN] = []
+        histories: list[dict[str, Any]] = []
+        for i in range(settings.n_ensemble):
+            with seeded(seed + i):
+                net = create_net(
+                    settings.module,
+                    n_outputs=mean.shape[0],
+                    input_shape=shape,
+                    params=settings.module_params,
+                )
+                train_loader = loader(train_batches, training=True)
+                val_loader = None if val_batches is None else loader(val_batches, training=False)
+                net, history = train_network(
+                    net,
+                    train_loader,
+                    val_loader,
+                    task=self._task,
+                    settings=settings,
+                    seed=seed + i,
+                    run_dir=self._run_dir(settings, i),
+                )
+            self._warn_if_diverged(history, settings)
+            members.append(net)
+            histories.append(history)
+        no_rows = [np.arange(0) for _ in members]
+        self._set_members(members, histories, no_rows)
+        return self
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -1009,7 +973,7 @@ class CNNClassifier(ClassifierMixin, _CNNBase):  # type: ignore[misc]
         return tags
 
 
-def _check_augment_input(settings: _Settings, X_net: NDArray[np.float32]) -> None:
+def _check_augment_input(settings: Settings, X_net: NDArray[np.float32]) -> None:
     if settings.augment and X_net.ndim == 4:
         raise ValueError(
             "augment perturbs spectra, so X must be (n_samples, n_bands) or "
@@ -1046,3 +1010,59 @@ def _check_regression_targets(
     if empty.size:
         raise ValueError(f"target column {int(empty[0])} of y has no finite value to learn from")
     return np.asarray(Y, dtype=np.float64), y_ndim
+
+
+def _target_standardisation(
+    Y: NDArray[np.float64], standardize: bool
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Per-target mean and scale of the finite values (0 and 1 without standardising)."""
+    if not standardize:
+        return np.zeros(Y.shape[1]), np.ones(Y.shape[1])
+    mean = np.nanmean(Y, axis=0)
+    scale = np.nanstd(Y, axis=0)
+    # A constant (or single-valued) target has no spread to divide by.
+    scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+    return np.asarray(mean, dtype=np.float64), np.asarray(scale, dtype=np.float64)
+
+
+def _check_stream_input_shape(input_shape: object) -> tuple[int, ...]:
+    """``input_shape`` of ``fit_stream`` as a tuple: (C, L) or (1, F, T).
+
+    Raises:
+        ValueError: If it is not.
+    """
+    dims = list(input_shape) if isinstance(input_shape, tuple | list) else []
+    ok = (
+        len(dims) in (2, 3)
+        and all(isinstance(d, numbers.Integral) and not isinstance(d, bool) for d in dims)
+        and all(int(d) >= 1 for d in dims)
+        and (len(dims) == 2 or int(dims[0]) == 1)
+    )
+    if not ok:
+        raise ValueError(
+            "input_shape must be a network input shape (n_channels, n_bands) or "
+            f"(1, F, T) with positive integers; got {input_shape!r}"
+        )
+    return tuple(int(d) for d in dims)
+
+
+def _check_target_stats(
+    target_mean: ArrayLike, target_scale: ArrayLike
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """``fit_stream``'s target standardisation as float64 (k,) arrays.
+
+    Raises:
+        ValueError: If they are not 1-D, differ in length, are not finite or a scale is <= 0.
+    """
+    mean = np.array(target_mean, dtype=np.float64, ndmin=1)
+    scale = np.array(target_scale, dtype=np.float64, ndmin=1)
+    if mean.ndim != 1 or mean.size == 0 or scale.shape != mean.shape:
+        raise ValueError(
+            "target_mean and target_scale must be 1-D arrays of the same length "
+            f"(one value per target); got shapes {mean.shape} and {scale.shape}"
+        )
+    if not np.isfinite(mean).all() or not (np.isfinite(scale) & (scale > 0)).all():
+        raise ValueError(
+            f"target_mean must be finite and target_scale finite and > 0; got {mean} and {scale}"
+        )
+    return mean, scale

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -47,6 +48,14 @@ class SpectralLightningModule(pl.LightningModule):
         augment: Augmentation name to standard deviation (see ``SpectralAugmenter``).
         seed: Seed of the augmentation generator (offset per DDP rank).
         monitor: The epoch metric the plateau schedule watches.
+        frozen: Dotted names of sub-modules of ``net`` held in eval mode during training
+            (frozen stages of a fine-tuned network, so their BatchNorm statistics and
+            dropout stay as they were).
+        backbone_lr_factor: Learning rate of the parameters outside ``net.head``, as a
+            fraction of ``lr`` (fine-tuning: the head learns faster than the features).
+        schedule_per_epoch: Step ``"onecycle"`` and ``"cosine"`` once per epoch over
+            ``max_epochs`` steps instead of once per batch: for a stream of batches, whose
+            number per epoch is unknown in advance.
     """
 
     def __init__(
@@ -61,6 +70,9 @@ class SpectralLightningModule(pl.LightningModule):
         augment: dict[str, float] | None = None,
         seed: int = 0,
         monitor: str = "val_loss",
+        frozen: Sequence[str] = (),
+        backbone_lr_factor: float = 1.0,
+        schedule_per_epoch: bool = False,
     ) -> None:
         super().__init__()
         self.net = net
@@ -72,6 +84,9 @@ class SpectralLightningModule(pl.LightningModule):
         self.augment = dict(augment or {})
         self.seed = seed
         self.monitor = monitor
+        self.frozen = tuple(frozen)
+        self.backbone_lr_factor = backbone_lr_factor
+        self.schedule_per_epoch = schedule_per_epoch
         self.augmenter = SpectralAugmenter(self.augment, seed=seed)
 
     def setup(self, stage: str) -> None:
@@ -92,6 +107,11 @@ class SpectralLightningModule(pl.LightningModule):
         # Losses in float32 even under mixed precision: squared errors overflow float16.
         loss = masked_mse_loss(pred.float(), target.float())
         return loss, int(torch.isfinite(target).sum())
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        """Hold frozen stages in eval mode (Lightning switches the whole model to train)."""
+        for name in self.frozen:
+            self.net.get_submodule(name).eval()
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> Any:
         """One optimisation step on an augmented batch."""
@@ -117,17 +137,31 @@ class SpectralLightningModule(pl.LightningModule):
             name, loss.detach(), on_step=False, on_epoch=True, sync_dist=True, batch_size=weight
         )
 
+    def _param_groups(self) -> list[dict[str, Any]]:
+        """AdamW groups: weight decay on kernels only; the backbone at its own rate."""
+        trainable = [p for p in self.net.parameters() if p.requires_grad]
+        if self.backbone_lr_factor == 1.0:
+            parts = [(trainable, self.lr)]
+        else:
+            head = {id(p) for p in cast(nn.Module, self.net.head).parameters()}
+            parts = [
+                ([p for p in trainable if id(p) in head], self.lr),
+                ([p for p in trainable if id(p) not in head], self.lr * self.backbone_lr_factor),
+            ]
+        groups = []
+        for params, lr in parts:
+            decay = [p for p in params if p.ndim > 1]
+            no_decay = [p for p in params if p.ndim <= 1]
+            groups.append({"params": decay, "weight_decay": self.weight_decay, "lr": lr})
+            groups.append({"params": no_decay, "weight_decay": 0.0, "lr": lr})
+        if self.backbone_lr_factor == 1.0:
+            return groups  # both groups even if one is empty, as before fine-tuning existed
+        return [group for group in groups if group["params"]]
+
     def configure_optimizers(self) -> Any:
         """AdamW with the configured learning-rate schedule."""
-        decay = [p for p in self.net.parameters() if p.requires_grad and p.ndim > 1]
-        no_decay = [p for p in self.net.parameters() if p.requires_grad and p.ndim <= 1]
-        optimizer = torch.optim.AdamW(
-            [
-                {"params": decay, "weight_decay": self.weight_decay},
-                {"params": no_decay, "weight_decay": 0.0},
-            ],
-            lr=self.lr,
-        )
+        groups = self._param_groups()
+        optimizer = torch.optim.AdamW(groups, lr=self.lr)
         if self.lr_schedule == "none":
             return optimizer
         if self.lr_schedule == "plateau":
@@ -142,17 +176,20 @@ class SpectralLightningModule(pl.LightningModule):
                     "interval": "epoch",
                 },
             }
-        total_steps = max(int(self.trainer.estimated_stepping_batches), 1)
+        if self.schedule_per_epoch:
+            total_steps, interval = max(int(self.trainer.max_epochs or 1), 1), "epoch"
+        else:
+            total_steps, interval = max(int(self.trainer.estimated_stepping_batches), 1), "step"
         scheduler: torch.optim.lr_scheduler.LRScheduler
         if self.lr_schedule == "onecycle":
             scheduler = torch.optim.lr_scheduler.OneCycleLR(
-                optimizer, max_lr=self.lr, total_steps=total_steps
+                optimizer, max_lr=[group["lr"] for group in groups], total_steps=total_steps
             )
         else:
             scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
         return {
             "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+            "lr_scheduler": {"scheduler": scheduler, "interval": interval},
         }
 
 
