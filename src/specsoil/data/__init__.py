@@ -4,19 +4,35 @@ from specsoil.data._columns import find_spectral_columns
 from specsoil.data._datasets import DEFAULT_DATASET, DatasetInfo, list_datasets, load_dataset
 from specsoil.data._kinds import detect_spectra_kind, to_absorbance
 from specsoil.data._readers import convert_to_parquet, read_spectra
+from specsoil.data._stream import ParquetSpectraSource
+from specsoil.data._synthetic import (
+    LUCAS_PROPERTIES,
+    SYNTHETIC_LABEL,
+    is_synthetic,
+    lucas_wavelengths,
+    make_synthetic,
+    write_synthetic,
+)
 from specsoil.data._table import SPECTRA_KINDS, SpectraKind, SpectraTable
 
 __all__ = [
     "DEFAULT_DATASET",
+    "LUCAS_PROPERTIES",
     "SPECTRA_KINDS",
+    "SYNTHETIC_LABEL",
     "DatasetInfo",
+    "ParquetSpectraSource",
     "SpectraKind",
     "SpectraTable",
     "convert_to_parquet",
     "detect_spectra_kind",
     "find_spectral_columns",
+    "is_synthetic",
     "list_datasets",
     "load_dataset",
+    "lucas_wavelengths",
+    "make_synthetic",
     "read_spectra",
     "to_absorbance",
+    "write_synthetic",
 ]
