@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -11,12 +12,18 @@ import yaml
 from sklearn.pipeline import Pipeline
 
 from specsoil._atomic import atomic_write_text
+from specsoil._errors import SpecsoilError
 from specsoil.cli._common import add_run_flags, console, load_run, resolve_models
-from specsoil.data import SpectraTable
-from specsoil.models import SpectralModel
+from specsoil.config import load_config
+from specsoil.data import ParquetSpectraSource, SpectraTable
+from specsoil.models import SpectralModel, fit_model_stream
 from specsoil.preprocess import make_preprocessing
 
+logger = logging.getLogger(__name__)
+
 DEFAULT_MODEL = "plsr"
+# Only the CNN recipes learn from streamed batches.
+DEFAULT_STREAM_MODEL = "cnn1d"
 
 
 def add_parser(commands: Any) -> argparse.ArgumentParser:
@@ -27,12 +34,21 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     add_run_flags(parser)
     parser.add_argument("--model", help=f"recipe or config model name (default {DEFAULT_MODEL})")
     parser.add_argument("--out", required=True, help="model directory to write")
+    parser.add_argument(
+        "--stream",
+        action="store_true",
+        help="train a CNN recipe on a Parquet file (or a directory of Parquet parts) by "
+        "reading one row group at a time, for tables larger than memory (default model "
+        f"{DEFAULT_STREAM_MODEL})",
+    )
     parser.set_defaults(func=run)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``specsoil train``."""
+    if args.stream:
+        return _run_stream(args)
     run_ = load_run(args)
     config, seed, loaded, targets = run_.config, run_.seed, run_.loaded, run_.targets
     name = args.model or (next(iter(config.models)) if config.models else DEFAULT_MODEL)
@@ -53,6 +69,64 @@ def run(args: argparse.Namespace) -> int:
     console().print(
         f"trained {spec.name!r} ({spec.recipe}) on {loaded.table.n_samples} samples for "
         f"{', '.join(targets)}; saved to {out}/"
+    )
+    return 0
+
+
+def _run_stream(args: argparse.Namespace) -> int:
+    """``specsoil train --stream``: the table is never read whole, only row group by group."""
+    config = load_config(args.config)
+    data = args.data or config.data
+    # A directory is read as Parquet parts (ParquetSpectraSource checks them).
+    if data is None or not (
+        Path(data).is_dir() or Path(data).suffix.lower() in (".parquet", ".pq")
+    ):
+        raise SpecsoilError(
+            f"--stream reads Parquet files (or a directory of Parquet parts) only; got "
+            f"{str(data or 'the bundled dataset')!r}. Convert the table first: specsoil "
+            "convert --data FILE --out FILE.parquet"
+        )
+    if args.drop_invalid or config.drop_invalid:
+        raise SpecsoilError(
+            "--drop-invalid does not work with --stream (rows are not held to drop); drop "
+            "them once when converting: specsoil convert --drop-invalid"
+        )
+    targets = list(args.target or config.targets or [])
+    if not targets:
+        raise SpecsoilError(f"{data}: say which property to model with --target")
+    seed = args.seed if args.seed is not None else config.seed
+    name = args.model or (next(iter(config.models)) if config.models else DEFAULT_STREAM_MODEL)
+    (spec,) = resolve_models([name], config)
+    source = ParquetSpectraSource(
+        data, targets=targets, spectra_kind=args.spectra_kind or config.spectra_kind
+    )
+    w = source.wavelengths
+    logger.info(
+        "spectra: %d samples x %d bands, %g-%g nm, in %d row groups (streamed); %s (%s)",
+        source.n_rows,
+        w.size,
+        w[0],
+        w[-1],
+        source.n_row_groups,
+        source.spectra_kind,
+        source.kind_reason,
+    )
+    model = fit_model_stream(
+        source,
+        recipe=spec.recipe,
+        name=spec.name,
+        preprocessing=spec.preprocessing,
+        params=spec.params,
+        random_state=seed,
+    )
+    out = model.save(Path(args.out))
+    first = next(source.iter_tables([0]))  # feature maps are drawn for its first spectrum
+    _write_cnn_pictures(model, first, out)
+    resolved = {"data": str(data), "targets": targets, "seed": seed, "model": name, "stream": True}
+    atomic_write_text(out / "config.resolved.yaml", yaml.safe_dump(resolved, sort_keys=False))
+    console().print(
+        f"trained {spec.name!r} ({spec.recipe}) on {source.n_rows} samples streamed from "
+        f"{source.n_row_groups} row groups for {', '.join(targets)}; saved to {out}/"
     )
     return 0
 

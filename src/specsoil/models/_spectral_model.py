@@ -22,8 +22,10 @@ from specsoil.preprocess import Resample
 
 logger = logging.getLogger(__name__)
 
-# Bump when the directory layout or manifest keys change incompatibly; load() reads all <= this.
+# Bump when the directory layout or manifest keys change incompatibly; load() reads every
+# version from MIN_FORMAT_VERSION up to this one.
 FORMAT_VERSION = 1
+MIN_FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 PIPELINE_FILE = "pipeline.skops"
 # skops builds only types on this allow-list, so loading a model never runs foreign code.
@@ -95,27 +97,7 @@ class SpectralModel:
         Raises:
             SpecsoilError: If the table's range does not cover the model's range.
         """
-        grid = self.wavelengths
-        if table.wavelengths.shape == grid.shape and np.allclose(table.wavelengths, grid):
-            return table.X
-        have_lo, have_hi = float(table.wavelengths[0]), float(table.wavelengths[-1])
-        # Half a source step of slack: band centres of two instruments rarely line up exactly.
-        slack = 0.5 * float(np.median(np.diff(table.wavelengths))) if table.X.shape[1] > 1 else 0.0
-        if have_lo > grid[0] + slack or have_hi < grid[-1] - slack:
-            raise SpecsoilError(
-                f"{table.source}: spectra cover {have_lo:g}-{have_hi:g} nm but model "
-                f"{self.name!r} needs {grid[0]:g}-{grid[-1]:g} nm; it cannot extrapolate"
-            )
-        target = np.clip(grid, have_lo, have_hi)
-        resampler = Resample(table.wavelengths, target_wavelengths=target)
-        logger.info(
-            "resampling %d bands (%g-%g nm) onto the model's %d bands",
-            table.X.shape[1],
-            have_lo,
-            have_hi,
-            grid.size,
-        )
-        return np.asarray(resampler.fit_transform(table.X), dtype=np.float32)
+        return align_spectra(table, self.wavelengths, model_name=self.name)
 
     def predict(self, table: SpectraTable) -> NDArray[np.float64]:
         """Predict every target for every spectrum; shape (n_samples, n_targets)."""
@@ -170,23 +152,29 @@ class SpectralModel:
             manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise SpecsoilError(f"{manifest_path}: not valid JSON ({exc})") from None
-        version = manifest.get("format_version")
-        if not isinstance(version, int) or version > FORMAT_VERSION:
-            raise SpecsoilError(
-                f"{root}: model format version {version!r} was written by specsoil "
-                f"{manifest.get('specsoil_version', '?')}; this specsoil reads format "
-                f"<= {FORMAT_VERSION}, so upgrade specsoil to load it"
-            )
+        check_format_version(
+            manifest.get("format_version"),
+            written_by=manifest.get("specsoil_version"),
+            source=str(root),
+        )
         pipeline_path = root / manifest.get("files", {}).get("pipeline", PIPELINE_FILE)
         if not pipeline_path.is_file():
             raise SpecsoilError(f"{root}: the fitted pipeline {pipeline_path.name} is missing")
-        untrusted = sio.get_untrusted_types(file=pipeline_path)
+        try:
+            untrusted = sio.get_untrusted_types(file=pipeline_path)
+        except Exception as exc:  # a truncated or foreign file: skops raises zipfile errors
+            raise _unreadable_pipeline(pipeline_path, manifest, exc) from exc
         foreign = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]
         if foreign:
             raise SpecsoilError(
                 f"{pipeline_path}: refusing to load untrusted object types {foreign}"
             )
-        pipeline = sio.load(pipeline_path, trusted=untrusted)
+        try:
+            pipeline = sio.load(pipeline_path, trusted=untrusted)
+        except SpecsoilError:
+            raise  # e.g. a CNN pipeline without the torch extra: already says what to do
+        except Exception as exc:  # e.g. a pipeline class changed between specsoil releases
+            raise _unreadable_pipeline(pipeline_path, manifest, exc) from exc
         return cls(
             name=manifest["name"],
             recipe=manifest["recipe"],
@@ -199,10 +187,111 @@ class SpectralModel:
         )
 
 
-def _training_summary(
-    table: SpectraTable, targets: Sequence[str], Y: NDArray[np.float64]
-) -> dict[str, Any]:
-    """Counts and ranges of the training data, kept in the manifest for users and checks."""
+def align_spectra(
+    table: SpectraTable, wavelengths: NDArray[np.float64], *, model_name: str
+) -> NDArray[np.float32]:
+    """Return ``table``'s spectra on the grid ``wavelengths``, resampling when the grids differ.
+
+    The rule every specsoil predictor applies to new spectra (saved model directories and
+    exported ONNX models alike): the table's own spectra when its grid is the model's,
+    otherwise linear interpolation onto the model's grid, allowing half a source band of
+    slack at either end of the range.
+
+    Args:
+        table: The spectra to predict from (absorbance).
+        wavelengths: The model's grid in nm, ascending.
+        model_name: The model's name, for the error message.
+
+    Returns:
+        Spectra of shape (table.n_samples, len(wavelengths)), float32.
+
+    Raises:
+        SpecsoilError: If the table's range does not cover the model's range.
+    """
+    grid = np.asarray(wavelengths, dtype=np.float64)
+    if table.wavelengths.shape == grid.shape and np.allclose(table.wavelengths, grid):
+        return table.X
+    have_lo, have_hi = float(table.wavelengths[0]), float(table.wavelengths[-1])
+    # Half a source step of slack: band centres of two instruments rarely line up exactly.
+    slack = 0.5 * float(np.median(np.diff(table.wavelengths))) if table.X.shape[1] > 1 else 0.0
+    if have_lo > grid[0] + slack or have_hi < grid[-1] - slack:
+        raise SpecsoilError(
+            f"{table.source}: spectra cover {have_lo:g}-{have_hi:g} nm but model "
+            f"{model_name!r} needs {grid[0]:g}-{grid[-1]:g} nm; it cannot extrapolate"
+        )
+    target = np.clip(grid, have_lo, have_hi)
+    resampler = Resample(table.wavelengths, target_wavelengths=target)
+    logger.info(
+        "resampling %d bands (%g-%g nm) onto the model's %d bands",
+        table.X.shape[1],
+        have_lo,
+        have_hi,
+        grid.size,
+    )
+    return np.asarray(resampler.fit_transform(table.X), dtype=np.float32)
+
+
+def check_format_version(
+    version: object,
+    *,
+    written_by: object,
+    source: str,
+    current: int = FORMAT_VERSION,
+    oldest: int = MIN_FORMAT_VERSION,
+    what: str = "model",
+) -> int:
+    """Check a saved format version against what this specsoil reads; return it.
+
+    Args:
+        version: The ``format_version`` read from the file.
+        written_by: The ``specsoil_version`` recorded beside it (for the message).
+        source: The file or directory, for the message.
+        current: The newest version this specsoil reads (and writes).
+        oldest: The oldest version it still reads.
+        what: What was saved (``model``, ``ONNX export``), for the message.
+
+    Returns:
+        The version, as an int.
+
+    Raises:
+        SpecsoilError: If the version is missing, not an integer, newer than ``current``
+            or older than ``oldest``; the message says which specsoil to use.
+    """
+    writer = written_by if isinstance(written_by, str) else "an unknown version"
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise SpecsoilError(
+            f"{source}: {what} format_version must be an integer; got {version!r} "
+            f"(written by specsoil {writer}); was this saved by specsoil?"
+        )
+    if version > current:
+        raise SpecsoilError(
+            f"{source}: {what} format version {version} was written by specsoil {writer}; "
+            f"this specsoil reads versions {oldest} to {current}, so upgrade specsoil "
+            "to load it"
+        )
+    if version < oldest:
+        raise SpecsoilError(
+            f"{source}: {what} format version {version} (written by specsoil {writer}) is "
+            f"no longer read; this specsoil reads versions {oldest} to {current}: load it "
+            "with an older specsoil and retrain, or retrain from the training data"
+        )
+    return version
+
+
+def _unreadable_pipeline(path: Path, manifest: Mapping[str, Any], exc: Exception) -> SpecsoilError:
+    """The error for a pipeline file this specsoil cannot rebuild, naming both versions."""
+    from specsoil import __version__
+
+    return SpecsoilError(
+        f"{path}: cannot rebuild the fitted pipeline written by specsoil "
+        f"{manifest.get('specsoil_version', '?')} with specsoil {__version__} "
+        f"({type(exc).__name__}: {exc}); load it with the specsoil version that wrote it, "
+        "or retrain the model"
+    )
+
+
+def target_statistics(targets: Sequence[str], Y: NDArray[np.float64]) -> dict[str, dict[str, Any]]:
+    """Per-target counts, mean, sd and range of the training values (NaN = missing)."""
     per_target = {}
     for j, name in enumerate(targets):
         column = Y[:, j][np.isfinite(Y[:, j])]
@@ -214,6 +303,14 @@ def _training_summary(
             "min": float(column.min()) if column.size else None,
             "max": float(column.max()) if column.size else None,
         }
+    return per_target
+
+
+def _training_summary(
+    table: SpectraTable, targets: Sequence[str], Y: NDArray[np.float64]
+) -> dict[str, Any]:
+    """Counts and ranges of the training data, kept in the manifest for users and checks."""
+    per_target = target_statistics(targets, Y)
     return {
         "source": table.source,
         "source_spectra_kind": table.spectra_kind,
