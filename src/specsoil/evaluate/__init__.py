@@ -12,6 +12,13 @@ from specsoil.evaluate._splits import (
     kfold_splits,
     train_test_column,
 )
+from specsoil.evaluate._transfer import (
+    ModelSpecLike,
+    TransferResult,
+    plot_transfer_rmse,
+    transfer_cv,
+    transfer_markdown,
+)
 from specsoil.evaluate._tuning import (
     ParamSpec,
     TuneResult,
@@ -24,7 +31,9 @@ __all__ = [
     "CVResult",
     "Fold",
     "KennardStoneSplit",
+    "ModelSpecLike",
     "ParamSpec",
+    "TransferResult",
     "TuneResult",
     "bias",
     "ccc",
@@ -36,12 +45,15 @@ __all__ = [
     "kfold_splits",
     "parse_search_space",
     "plot_observed_vs_predicted",
+    "plot_transfer_rmse",
     "r2",
     "regression_metrics",
     "rmse",
     "rpd",
     "rpiq",
     "train_test_column",
+    "transfer_cv",
+    "transfer_markdown",
     "tune_recipe",
     "write_report",
 ]

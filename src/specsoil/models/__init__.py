@@ -18,11 +18,20 @@ from specsoil.models._recipes import (
     recipe_preprocessing,
 )
 from specsoil.models._spectral_model import SpectralModel
+from specsoil.models._streaming import fit_model_stream
 from specsoil.models._svr import SVRCV
+from specsoil.models._transfer import (
+    FINETUNE_STRATEGIES,
+    FinetuneStrategy,
+    finetune_model,
+    is_finetunable,
+)
 
 __all__ = [
+    "FINETUNE_STRATEGIES",
     "SVRCV",
     "CubistRegressor",
+    "FinetuneStrategy",
     "MemoryBasedLearning",
     "OptionalDependencyError",
     "PLSRegressionCV",
@@ -31,6 +40,9 @@ __all__ = [
     "available_recipes",
     "cubist_available",
     "default_recipes",
+    "finetune_model",
+    "fit_model_stream",
+    "is_finetunable",
     "list_recipes",
     "make_recipe",
     "recipe_description",

@@ -1,0 +1,95 @@
+"""``specsoil finetune``: adapt a saved CNN model to local spectra and save the result."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from specsoil._atomic import atomic_write_text
+from specsoil._errors import SpecsoilError
+from specsoil.cli._common import add_run_flags, console, load_data, resolve_targets
+from specsoil.cli._train import _write_cnn_pictures
+from specsoil.config import load_config
+from specsoil.models import FINETUNE_STRATEGIES, SpectralModel, finetune_model
+
+
+def add_parser(commands: Any) -> argparse.ArgumentParser:
+    """Register ``finetune``."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "finetune",
+        help="fine-tune a saved CNN model on local spectra and save it as a new model",
+        description="Fine-tune a CNN model directory (from specsoil train) on local "
+        "spectra. The base model's wavelength grid and fitted preprocessing carry over: "
+        "the local spectra are resampled onto its grid. Targets other than the base "
+        "model's get a new output layer.",
+    )
+    parser.add_argument("--base", required=True, help="model directory to start from")
+    add_run_flags(parser)
+    parser.add_argument(
+        "--strategy",
+        choices=FINETUNE_STRATEGIES,
+        default="partial",
+        help="head: output layer only; partial (default): also the last block, at a lower "
+        "learning rate; full: every weight",
+    )
+    parser.add_argument("--epochs", type=int, help="fine-tuning epochs (default: the base model's)")
+    parser.add_argument(
+        "--lr", type=float, help="fine-tuning learning rate of the head (default: the base model's)"
+    )
+    parser.add_argument("--name", help="name of the new model (default: <base name>-finetuned)")
+    parser.add_argument("--out", required=True, help="model directory to write")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``specsoil finetune``."""
+    if args.epochs is not None and args.epochs < 1:
+        raise SpecsoilError(f"--epochs must be at least 1; got {args.epochs}")
+    if args.lr is not None and not args.lr > 0:
+        raise SpecsoilError(f"--lr must be positive; got {args.lr}")
+    base = SpectralModel.load(args.base)
+    config = load_config(args.config)
+    data = args.data or config.data
+    if data is None:
+        raise SpecsoilError("say which local spectra to fine-tune on with --data")
+    loaded = load_data(
+        data,
+        spectra_kind=args.spectra_kind or config.spectra_kind,
+        drop_invalid=args.drop_invalid or config.drop_invalid,
+    )
+    # Without --target the base model's targets are kept, and so is its output layer.
+    targets = resolve_targets(loaded, args.target or config.targets or base.targets, config)
+    seed = args.seed if args.seed is not None else config.seed
+    model = finetune_model(
+        base,
+        loaded.table,
+        targets,
+        strategy=args.strategy,
+        max_epochs=args.epochs,
+        lr=args.lr,
+        random_state=seed,
+        name=args.name,
+    )
+    out = model.save(Path(args.out))
+    _write_cnn_pictures(model, loaded.table, out)
+    resolved = {
+        "base": str(args.base),
+        "data": loaded.table.source,
+        "targets": targets,
+        "strategy": args.strategy,
+        "epochs": args.epochs,
+        "lr": args.lr,
+        "seed": seed,
+    }
+    atomic_write_text(out / "config.resolved.yaml", yaml.safe_dump(resolved, sort_keys=False))
+    head = "new output layer" if model.training["finetune"]["new_head"] else "base output layer"
+    console().print(
+        f"fine-tuned {base.name!r} ({base.recipe}, {base.training.get('n_samples', '?')} "
+        f"samples) on {loaded.table.n_samples} local samples for {', '.join(targets)} "
+        f"({args.strategy}, {head}); saved {model.name!r} to {out}/"
+    )
+    return 0

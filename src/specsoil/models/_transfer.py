@@ -1,0 +1,205 @@
+"""Fine-tune a saved CNN model on local spectra, keeping its grid and fitted preprocessing.
+
+A model trained on a large (global) library learns features of soil spectra in general; a few
+local samples can then adapt it to a new site, instrument or region. The base model's
+wavelength grid and its *fitted* preprocessing carry over unchanged, so the local spectra enter
+the network exactly as the base's training spectra did; only the network's weights move.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+from sklearn.pipeline import Pipeline
+
+from specsoil._errors import SpecsoilError
+from specsoil.data import SpectraTable
+from specsoil.models._spectral_model import SpectralModel, _training_summary
+from specsoil.train import CNNRegressor, require_torch
+
+logger = logging.getLogger(__name__)
+
+FinetuneStrategy = Literal["head", "partial", "full"]
+FINETUNE_STRATEGIES: tuple[FinetuneStrategy, ...] = ("head", "partial", "full")
+"""``head``: only the output layer trains; ``partial``: also the last block, at a lower
+learning rate; ``full``: every weight."""
+
+
+def _locate_network(pipeline: Pipeline) -> tuple[list[Any], Any, list[str]]:
+    """The transforms in front of a recipe's estimator, the estimator, and the path to it.
+
+    Recipes put the network last, either directly (``seed_cnn``) or at the end of a nested
+    pipeline of network-specific transforms (``cnn1d``: channels; ``cnn2d``: spectrogram).
+    """
+    outer_name, final = pipeline.steps[-1]
+    transforms = [step for _, step in pipeline.steps[:-1] if step not in (None, "passthrough")]
+    path = [outer_name]
+    if isinstance(final, Pipeline):
+        inner_name, estimator = final.steps[-1]
+        transforms += [step for _, step in final.steps[:-1] if step not in (None, "passthrough")]
+        path.append(inner_name)
+    else:
+        estimator = final
+    return transforms, estimator, path
+
+
+def is_finetunable(pipeline: Pipeline) -> bool:
+    """Whether a recipe pipeline (fitted or not) ends in a CNN that can be fine-tuned."""
+    return isinstance(_locate_network(pipeline)[1], CNNRegressor)
+
+
+def _split_pipeline(model: SpectralModel) -> tuple[list[Any], CNNRegressor, list[str]]:
+    """The fitted transforms in front of the network, the network, and the path to it.
+
+    Raises:
+        SpecsoilError: If the model's estimator is not a CNN.
+    """
+    transforms, network, path = _locate_network(model.pipeline)
+    if not isinstance(network, CNNRegressor):
+        raise SpecsoilError(
+            f"model {model.name!r} ({model.recipe}) is not a CNN: fine-tuning needs a CNN "
+            "model (e.g. one trained with --model cnn1d); for classic models retrain them on "
+            "the base data plus the local samples instead (spiking, see specsoil transfer-cv)"
+        )
+    return transforms, network, path
+
+
+def _replace_network(pipeline: Pipeline, path: list[str], network: CNNRegressor) -> Pipeline:
+    """A deep copy of the fitted ``pipeline`` with the network at ``path`` swapped for ``network``.
+
+    Only the transforms are copied: the old network is replaced anyway, so its weights are
+    not duplicated in memory.
+    """
+    if len(path) == 2:
+        inner = pipeline.steps[-1][1]
+        final: Any = Pipeline([*copy.deepcopy(inner.steps[:-1]), (path[1], network)])
+    else:
+        final = network
+    return Pipeline([*copy.deepcopy(pipeline.steps[:-1]), (path[0], final)])
+
+
+def _check_targets(
+    table: SpectraTable, targets: Sequence[str], *, new_head: bool
+) -> NDArray[np.float64]:
+    """Lab values of ``targets``; enough of them to fine-tune on, or a SpecsoilError."""
+    if isinstance(targets, str) or not targets:
+        raise SpecsoilError(
+            f"{table.source}: name the properties to fine-tune on; got {targets!r}; "
+            f"numeric columns: {table.numeric_columns()}"
+        )
+    Y = table.targets(targets)
+    # A new head standardises each target with its local mean and spread, so needs two
+    # values; the kept head has the base's scaling and masks missing values in the loss.
+    needed = 2 if new_head else 1
+    counts = np.isfinite(Y).sum(axis=0)
+    for name, count in zip(targets, counts, strict=True):
+        if count < needed:
+            raise SpecsoilError(
+                f"{table.source}: target {name!r} has {int(count)} lab values among "
+                f"{table.n_samples} samples; fine-tuning "
+                f"{'with a new output layer ' if new_head else ''}needs at least {needed}"
+            )
+    return Y
+
+
+def finetune_model(
+    base: SpectralModel,
+    table: SpectraTable,
+    targets: Sequence[str],
+    *,
+    strategy: FinetuneStrategy = "partial",
+    max_epochs: int | None = None,
+    lr: float | None = None,
+    random_state: int = 0,
+    name: str | None = None,
+) -> SpectralModel:
+    """Adapt a fitted CNN model to local spectra.
+
+    The local spectra are resampled onto the base model's grid (``base.align``), passed
+    through the base's fitted preprocessing unchanged (never refitted on the few local
+    samples), and the network is fine-tuned on them. When ``targets`` differ from the base
+    model's, the network gets a new output layer, fitted with target scaling from the local
+    data.
+
+    Args:
+        base: A fitted model whose estimator is a CNN (``cnn1d``, ``seed_cnn``, ...).
+        table: The local spectra with their lab values (NaN where missing).
+        targets: Properties to predict; the base's targets keep its head and target scaling.
+        strategy: ``"head"`` (output layer only), ``"partial"`` (the last block too, at a
+            tenth of the learning rate) or ``"full"`` (every weight).
+        max_epochs: Fine-tuning epochs; None: the base network's ``max_epochs``.
+        lr: Learning rate of the head; None: the base network's ``lr``.
+        random_state: Seed of the validation split, shuffling and any new head.
+        name: Name of the new model; default ``"<base name>-finetuned"``.
+
+    Returns:
+        A new model with the base's grid and preprocessing and the fine-tuned network; its
+        ``training`` summary records where it came from (``finetuned_from``).
+
+    Raises:
+        SpecsoilError: If the base is not a CNN, the strategy is unknown, the local spectra do
+            not cover the base's range, or a target has fewer than 2 lab values.
+    """
+    if strategy not in FINETUNE_STRATEGIES:
+        raise SpecsoilError(
+            f"unknown fine-tuning strategy {strategy!r}; expected one of {FINETUNE_STRATEGIES}"
+        )
+    require_torch("fine-tuning")
+    transforms, network, path = _split_pipeline(base)
+    targets = list(targets)
+    new_head = targets != list(base.targets)
+    Y = _check_targets(table, targets, new_head=new_head)
+    X_net: Any = base.align(table)
+    for step in transforms:  # fitted on the base's data; never refitted on the local samples
+        X_net = step.transform(X_net)
+    logger.info(
+        "fine-tuning %r (%s, trained on %s samples) on %d local samples: strategy %s, %s head",
+        base.name,
+        base.recipe,
+        base.training.get("n_samples", "?"),
+        table.n_samples,
+        strategy,
+        "new" if new_head else "kept",
+    )
+    # One target goes in 1-D, like every fit in specsoil, so predict returns the same shape.
+    y = Y[:, 0] if Y.shape[1] == 1 else Y
+    tuned = network.finetune(
+        X_net,
+        y,
+        strategy=strategy,
+        new_head=new_head,
+        max_epochs=max_epochs,
+        lr=lr,
+        random_state=random_state,
+    )
+    summary = _training_summary(table, targets, Y)
+    summary["finetuned_from"] = {
+        "name": base.name,
+        "recipe": base.recipe,
+        "targets": list(base.targets),
+        "source": base.training.get("source"),
+        "n_samples": base.training.get("n_samples"),
+    }
+    summary["finetune"] = {
+        "strategy": strategy,
+        "new_head": new_head,
+        "local_n": table.n_samples,
+        "max_epochs": max_epochs,
+        "lr": lr,
+        "random_state": random_state,
+    }
+    return SpectralModel(
+        name=name or f"{base.name}-finetuned",
+        recipe=base.recipe,
+        preprocessing=copy.deepcopy(base.preprocessing),
+        params=copy.deepcopy(base.params),
+        targets=targets,
+        wavelengths=np.array(base.wavelengths, dtype=np.float64),
+        pipeline=_replace_network(base.pipeline, path, tuned),
+        training=summary,
+    )

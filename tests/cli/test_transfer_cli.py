@@ -1,0 +1,222 @@
+"""``specsoil finetune`` and ``specsoil transfer-cv`` end to end on real geeves spectra."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from specsoil.cli import main
+from specsoil.data import load_dataset, read_spectra
+from specsoil.models import SpectralModel
+
+pytest.importorskip("torch")
+
+# Tiny networks: 40 nm bands and a few epochs keep each CLI run to a few seconds.
+QUICK_CONFIG = """\
+models:
+  cnn1d:
+    preprocessing: [{name: resample, step: 40, method: mean}]
+    params: {max_epochs: 3, batch_size: 16, patience: null}
+"""
+
+
+def _write_csv(path: Path, rows: slice, step: int, site: list[str] | None = None) -> Path:
+    """Real geeves soils as % reflectance every ``step`` nm, with an optional site column."""
+    table = load_dataset("geeves")
+    keep = np.arange(0, table.wavelengths.size, step)
+    reflectance_pct = 100 * 10 ** (-table.X[rows][:, keep].astype(np.float64))
+    frame = table.metadata.iloc[rows].reset_index(drop=True)
+    if site is not None:
+        frame["site"] = site
+    spectra = pd.DataFrame(reflectance_pct, columns=[f"X{w:g}" for w in table.wavelengths[keep]])
+    pd.concat([frame, spectra], axis=1).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("transfer")
+    config = folder / "quick.yaml"
+    config.write_text(QUICK_CONFIG)
+    return {
+        "config": config,
+        # The base library: 80 soils at 5 nm; the local site: 25 other soils at 10 nm.
+        "library": _write_csv(folder / "library.csv", slice(0, 80), 5),
+        "local": _write_csv(folder / "local.csv", slice(200, 225), 10),
+        "grouped": _write_csv(
+            folder / "grouped.csv", slice(0, 70), 10, ["north"] * 30 + ["south"] * 30 + ["x"] * 10
+        ),
+    }
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    status = main(list(argv))
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def base_dir(files, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("base") / "cnn"
+    status = main(
+        [
+            "-q",
+            "train",
+            "--data",
+            str(files["library"]),
+            "--target",
+            "clay_pct",
+            "--target",
+            "total_carbon_pct",
+            "--model",
+            "cnn1d",
+            "--config",
+            str(files["config"]),
+            "--out",
+            str(out),
+        ]
+    )
+    assert status == 0
+    return out
+
+
+class TestFinetune:
+    def test_writes_a_model_that_predicts(self, capsys, files, base_dir, tmp_path):
+        out = tmp_path / "tuned"
+        status, stdout, stderr = run_cli(
+            capsys,
+            "finetune",
+            "--base",
+            str(base_dir),
+            "--data",
+            str(files["local"]),
+            "--target",
+            "clay_pct",
+            "--strategy",
+            "head",
+            "--epochs",
+            "2",
+            "--out",
+            str(out),
+        )
+        assert status == 0, stderr
+        assert "fine-tuned 'cnn1d'" in stdout
+        assert "new output layer" in stdout  # one target instead of the base's two
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert manifest["targets"] == ["clay_pct"]
+        assert manifest["training"]["finetuned_from"]["n_samples"] == 80
+        assert manifest["training"]["finetune"]["strategy"] == "head"
+        # The base's 5 nm-derived grid carries over; the 10 nm local spectra are resampled.
+        base_manifest = json.loads((base_dir / "manifest.json").read_text())
+        assert manifest["wavelengths"] == base_manifest["wavelengths"]
+        resolved = yaml.safe_load((out / "config.resolved.yaml").read_text())
+        assert resolved["strategy"] == "head"
+        assert resolved["epochs"] == 2
+        predicted = SpectralModel.load(out).predict(read_spectra(files["local"]))
+        assert predicted.shape == (25, 1)
+        assert np.isfinite(predicted).all()
+
+    def test_keeps_the_base_targets_by_default(self, capsys, files, base_dir, tmp_path):
+        out = tmp_path / "tuned"
+        status, stdout, stderr = run_cli(
+            capsys, "finetune", "--base", str(base_dir), "--data", str(files["local"]),
+            "--epochs", "1", "--out", str(out),
+        )  # fmt: skip
+        assert status == 0, stderr
+        assert "base output layer" in stdout
+        assert json.loads((out / "manifest.json").read_text())["targets"] == [
+            "clay_pct",
+            "total_carbon_pct",
+        ]
+
+    def test_a_classic_base_model_points_at_spiking(self, capsys, files, tmp_path):
+        plsr = tmp_path / "plsr"
+        assert main(["-q", "train", "--data", str(files["library"]), "--target", "clay_pct",
+                     "--out", str(plsr)]) == 0  # fmt: skip
+        status, _, stderr = run_cli(
+            capsys, "finetune", "--base", str(plsr), "--data", str(files["local"]),
+            "--out", str(tmp_path / "x"),
+        )  # fmt: skip
+        assert status == 2
+        assert "fine-tuning needs a CNN" in stderr
+        assert "spiking" in stderr
+        assert "Traceback" not in stderr
+
+    @pytest.mark.parametrize(
+        ("extra", "message"),
+        [
+            ([], "say which local spectra"),
+            (["--data", "LOCAL", "--epochs", "0"], "--epochs must be at least 1"),
+        ],
+    )
+    def test_bad_input(self, capsys, files, base_dir, tmp_path, extra, message):
+        extra = [str(files["local"]) if e == "LOCAL" else e for e in extra]
+        status, _, stderr = run_cli(
+            capsys, "finetune", "--base", str(base_dir), *extra, "--out", str(tmp_path / "x")
+        )
+        assert status == 2
+        assert message in stderr
+
+
+class TestTransferCV:
+    def test_four_strategies_report(self, capsys, files, tmp_path):
+        out = tmp_path / "transfer"
+        status, stdout, stderr = run_cli(
+            capsys,
+            "transfer-cv",
+            "--data",
+            str(files["grouped"]),
+            "--group-column",
+            "site",
+            "--target",
+            "clay_pct",
+            "--local-n",
+            "8",
+            "--spiking-model",
+            "plsr",
+            "--epochs",
+            "2",
+            "--config",
+            str(files["config"]),
+            "--out",
+            str(out),
+        )
+        assert status == 0, stderr
+        document = json.loads((out / "transfer.json").read_text())
+        results = document["results"]
+        assert {r["strategy"] for r in results} == {"global", "local", "transfer", "spiking"}
+        assert {r["group"] for r in results} == {"north", "south"}
+        for row in results:
+            assert {"group", "strategy", "target", "rmse", "r2", "n_test"} <= set(row)
+            assert row["n_test"] == 22
+        assert document["skipped_groups"] == [{"group": "x", "n": 10}]
+        assert {p.name for p in out.iterdir()} == {
+            "transfer.json",
+            "transfer.md",
+            "transfer_rmse.png",
+            "config.resolved.yaml",
+        }
+        assert "transfer beats local in" in stdout
+        assert "spiking plsr" in stdout
+        assert "skipped groups" in stdout
+
+    def test_needs_a_group_column(self, capsys, files, tmp_path):
+        status, _, stderr = run_cli(
+            capsys, "transfer-cv", "--data", str(files["grouped"]), "--target", "clay_pct",
+            "--out", str(tmp_path / "x"),
+        )  # fmt: skip
+        assert status == 2
+        assert "--group-column" in stderr
+
+    def test_refuses_a_classic_model_as_the_transfer_model(self, capsys, files, tmp_path):
+        status, _, stderr = run_cli(
+            capsys, "transfer-cv", "--data", str(files["grouped"]), "--target", "clay_pct",
+            "--group-column", "site", "--model", "plsr", "--out", str(tmp_path / "x"),
+        )  # fmt: skip
+        assert status == 2
+        assert "not a CNN" in stderr
