@@ -9,11 +9,35 @@ from collections.abc import Sequence
 
 from specsoil import __version__
 from specsoil._errors import SpecsoilError
-from specsoil.cli import _convert, _cv, _datasets, _models, _predict, _train, _tune
+from specsoil.cli import (
+    _convert,
+    _cv,
+    _datasets,
+    _export,
+    _finetune,
+    _models,
+    _predict,
+    _synth,
+    _train,
+    _transfer_cv,
+    _tune,
+)
 
 __all__ = ["build_parser", "main"]
 
-_SUBCOMMANDS = (_cv, _train, _tune, _predict, _datasets, _convert, _models)
+_SUBCOMMANDS = (
+    _cv,
+    _train,
+    _tune,
+    _predict,
+    _datasets,
+    _convert,
+    _synth,
+    _models,
+    _export,
+    _finetune,
+    _transfer_cv,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,6 +10,7 @@ import pandas as pd
 
 from specsoil._atomic import atomic_path
 from specsoil.cli._common import add_data_flags, console, load_data
+from specsoil.export import OnnxModel
 from specsoil.models import SpectralModel
 
 
@@ -18,7 +19,12 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = commands.add_parser(
         "predict", help="predict properties for new spectra with a saved model"
     )
-    parser.add_argument("--model", required=True, help="model directory written by train")
+    parser.add_argument(
+        "--model",
+        required=True,
+        help="model directory written by train, or a .onnx file written by export "
+        "(needs only onnxruntime, not torch)",
+    )
     add_data_flags(parser, required=True)
     parser.add_argument("--out", required=True, help="CSV file to write")
     parser.set_defaults(func=run)
@@ -27,7 +33,12 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``specsoil predict``."""
-    model = SpectralModel.load(args.model)
+    # An exported model runs on onnxruntime alone; a model directory needs the full stack.
+    model: SpectralModel | OnnxModel = (
+        OnnxModel.load(args.model)
+        if str(args.model).lower().endswith(".onnx")
+        else SpectralModel.load(args.model)
+    )
     loaded = load_data(args.data, spectra_kind=args.spectra_kind, drop_invalid=args.drop_invalid)
     predictions = model.predict(loaded.table)
     frame = pd.DataFrame(predictions, columns=model.targets)
