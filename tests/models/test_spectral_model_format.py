@@ -135,6 +135,16 @@ class TestAlignSpectra:
         aligned = align_spectra(table, np.array([999.6, 1010.4]), model_name="m")
         np.testing.assert_allclose(aligned[0], [0.0, 1.0])
 
+    def test_model_bands_clipped_to_one_edge_take_the_edge_value(self):
+        # A 20 nm table ending at 2490 nm against a 10 nm model grid ending at 2500 nm: both
+        # 2490 and 2500 clip to 2490, which must not give a duplicated resampling grid.
+        wavelengths = np.arange(2410.0, 2491.0, 20.0)
+        table = _table([wavelengths / 1000.0], wavelengths)
+        grid = np.arange(2410.0, 2501.0, 10.0)
+        aligned = align_spectra(table, grid, model_name="m")
+        assert aligned.shape == (1, grid.size)
+        np.testing.assert_allclose(aligned[0], np.minimum(grid, 2490.0) / 1000.0, rtol=1e-6)
+
     def test_range_not_covered_names_the_model_and_ranges(self):
         table = _table([np.linspace(0, 1, 11)], np.arange(1000.0, 1011.0), source="new.csv")
         with pytest.raises(

@@ -219,7 +219,10 @@ def align_spectra(
             f"{table.source}: spectra cover {have_lo:g}-{have_hi:g} nm but model "
             f"{model_name!r} needs {grid[0]:g}-{grid[-1]:g} nm; it cannot extrapolate"
         )
-    target = np.clip(grid, have_lo, have_hi)
+    # Model bands within the slack beyond the table's range take the edge value. Several may
+    # clip to the same wavelength (a coarse table ending just short of a fine model grid), so
+    # resample onto the distinct ones and repeat columns.
+    target, columns = np.unique(np.clip(grid, have_lo, have_hi), return_inverse=True)
     resampler = Resample(table.wavelengths, target_wavelengths=target)
     logger.info(
         "resampling %d bands (%g-%g nm) onto the model's %d bands",
@@ -228,7 +231,8 @@ def align_spectra(
         have_hi,
         grid.size,
     )
-    return np.asarray(resampler.fit_transform(table.X), dtype=np.float32)
+    resampled = np.asarray(resampler.fit_transform(table.X), dtype=np.float32)
+    return np.ascontiguousarray(resampled[:, columns])
 
 
 def check_format_version(
