@@ -18,10 +18,12 @@ from specsoil.config import RunConfig, load_config
 from specsoil.data import (
     DEFAULT_DATASET,
     SPECTRA_KINDS,
+    Coordinates,
     SpectraKind,
     SpectraTable,
     list_datasets,
     load_dataset,
+    read_coordinates,
     read_spectra,
 )
 from specsoil.models import list_recipes, recipe_preprocessing
@@ -197,3 +199,29 @@ def resolve_models(names: Sequence[str], config: RunConfig) -> list[ModelSpec]:
             )
         )
     return specs
+
+
+def add_coordinate_flags(parser: argparse.ArgumentParser) -> None:
+    """Add ``--x COL``, ``--y COL`` and ``--crs EPSG:N``: where each sample was taken."""
+    group = parser.add_argument_group("coordinates")
+    group.add_argument(
+        "--x",
+        metavar="COL",
+        help="column of longitudes or eastings (default GPS_LONG when the table has it)",
+    )
+    group.add_argument(
+        "--y",
+        metavar="COL",
+        help="column of latitudes or northings (default GPS_LAT when the table has it)",
+    )
+    group.add_argument(
+        "--crs",
+        metavar="EPSG:N",
+        help="coordinate reference system of --x/--y as an EPSG code, e.g. EPSG:32755 for "
+        "UTM zone 55S (default EPSG:4326, WGS84 longitude/latitude)",
+    )
+
+
+def coordinates_from_flags(args: argparse.Namespace, table: SpectraTable) -> Coordinates:
+    """Read the coordinates named by :func:`add_coordinate_flags` from ``table``."""
+    return read_coordinates(table, x=args.x, y=args.y, crs=args.crs)

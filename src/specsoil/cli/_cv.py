@@ -4,27 +4,51 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import yaml
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from specsoil._atomic import atomic_write_text
-from specsoil.cli._common import LoadedData, add_run_flags, console, load_run, resolve_models
+from specsoil._errors import SpecsoilError
+from specsoil.cli._common import (
+    LoadedData,
+    add_coordinate_flags,
+    add_run_flags,
+    console,
+    coordinates_from_flags,
+    load_run,
+    resolve_models,
+)
 from specsoil.config import RunConfig
+from specsoil.data import SpectraTable
 from specsoil.evaluate import (
+    VALIDATION_TITLES,
     CVResult,
     Fold,
     column_folds,
     cross_validate,
     group_splits,
     kfold_splits,
+    location_groups,
+    location_splits,
+    spatial_block_splits,
+    spatial_blocks,
     train_test_column,
     write_report,
+    write_validation_report,
 )
 from specsoil.models import default_recipes, make_recipe
 
@@ -57,6 +81,24 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "--jobs", type=int, default=1, help="model fits run in parallel; -1 uses every core"
     )
     parser.add_argument("--out", required=True, help="report directory to write")
+    spatial = parser.add_argument_group("spatial validation")
+    spatial.add_argument(
+        "--spatial-blocks",
+        type=float,
+        metavar="SIZE",
+        help="also cross-validate over square spatial blocks of SIZE map units (metres when "
+        "longitude/latitude are projected to the local UTM zone), K = --folds, and "
+        "leave-location-out; the report shows random and spatial CV side by side",
+    )
+    spatial.add_argument(
+        "--location-tolerance",
+        type=float,
+        default=0.0,
+        metavar="DIST",
+        help="for leave-location-out, samples closer than DIST map units share a location "
+        "(default 0: only identical coordinates)",
+    )
+    add_coordinate_flags(parser)
     parser.set_defaults(func=run)
     return parser
 
@@ -68,7 +110,16 @@ def run(args: argparse.Namespace) -> int:
     table = loaded.table
     names = args.model or list(config.models) or default_recipes()
     specs = resolve_models(names, config)
-    folds, split_desc = _resolve_folds(args, config, loaded, seed)
+    descriptions: dict[str, str] = {}
+    spatial: dict[str, Any] = {}
+    if args.spatial_blocks is None:
+        if args.x or args.y or args.crs:
+            raise SpecsoilError("--x, --y and --crs are used with --spatial-blocks SIZE only")
+        folds, split_desc = _resolve_folds(args, config, loaded, seed)
+        plans = {"random": folds}  # the one plan, whatever made it; no label on the bar
+    else:
+        plans, descriptions, spatial = _spatial_plans(args, config, table, seed)
+        split_desc = descriptions["random"]
     estimators = {
         spec.name: make_recipe(
             spec.recipe,
@@ -81,22 +132,23 @@ def run(args: argparse.Namespace) -> int:
     }
     Y = table.targets(targets)
     started = time.perf_counter()
+    results: dict[str, CVResult] = {}
     with _progress(args) as progress:
-        task = progress.add_task("cv", total=len(specs) * len(folds))
-
-        def advance(model: str, fold: str, done: int, total: int) -> None:
-            progress.update(task, completed=done, description=f"{model} fold {fold}")
-
-        result = cross_validate(
-            estimators,
-            table.X,
-            Y,
-            target_names=targets,
-            folds=folds,
-            sample_ids=list(table.sample_ids),
-            progress=advance,
-            n_jobs=args.jobs,
-        )
+        total = len(specs) * sum(len(folds) for folds in plans.values())
+        task = progress.add_task("cv", total=total)
+        finished = 0  # fits of the schemes already run, so the bar spans all of them
+        for validation, folds in plans.items():
+            results[validation] = cross_validate(
+                estimators,
+                table.X,
+                Y,
+                target_names=targets,
+                folds=folds,
+                sample_ids=list(table.sample_ids),
+                progress=_advancer(progress, task, finished, validation if spatial else ""),
+                n_jobs=args.jobs,
+            )
+            finished += len(specs) * len(folds)
     resolved = {
         "data": table.source,
         "dataset": loaded.dataset,
@@ -115,11 +167,89 @@ def run(args: argparse.Namespace) -> int:
         },
     }
     out = Path(args.out)
-    write_report(result, out, config=resolved)
+    seconds = time.perf_counter() - started
+    if not spatial:
+        write_report(results["random"], out, config=resolved)
+        _print_results(console(), results["random"], Y, targets, seconds, split_desc)
+    else:
+        resolved["spatial"] = spatial
+        write_validation_report(results, out, config=resolved, descriptions=descriptions)
+        _print_comparison(console(), results, targets, seconds, descriptions)
     atomic_write_text(out / "config.resolved.yaml", yaml.safe_dump(resolved, sort_keys=False))
-    _print_results(console(), result, Y, targets, time.perf_counter() - started, split_desc)
     console().print(f"report written to {out}/")
     return 0
+
+
+def _spatial_plans(
+    args: argparse.Namespace, config: RunConfig, table: SpectraTable, seed: int
+) -> tuple[dict[str, list[Fold]], dict[str, str], dict[str, Any]]:
+    """Random K-fold, spatial block K-fold and leave-location-out plans for the same rows.
+
+    Blocks need map units, so longitude/latitude are projected to the local UTM zone first
+    (block size and tolerance then in metres). Leave-location-out deals whole locations to
+    the K folds when there are more than K of them (one fit per location would be too many
+    for most surveys), and leaves one location out at a time otherwise.
+    """
+    other = args.fold_column or args.group_column or args.train_column
+    other = other or config.fold_column or config.group_column or config.train_column
+    if other:
+        raise SpecsoilError(
+            "--spatial-blocks runs K-fold (--folds) beside spatial CV; it cannot be combined "
+            f"with a fold, group or train column (got {other!r})"
+        )
+    k = args.folds or config.folds or DEFAULT_FOLDS
+    coordinates = coordinates_from_flags(args, table)
+    projected = coordinates.projected()
+    units = projected.units
+    x, y = projected.x, projected.y
+    size, tolerance = float(args.spatial_blocks), float(args.location_tolerance)
+    n_blocks = int(spatial_blocks(x, y, block_size=size).max()) + 1
+    n_locations = int(location_groups(x, y, tolerance=tolerance).max()) + 1
+    plans = {
+        "random": kfold_splits(table.n_samples, n_splits=k, random_state=seed),
+        "spatial_blocks": spatial_block_splits(
+            x, y, block_size=size, n_splits=k, random_state=seed
+        ),
+        "leave_location_out": location_splits(
+            x, y, tolerance=tolerance, n_splits=k, random_state=seed
+        ),
+    }
+    unit = "m" if units == "metre" else f" {units}"
+    where = f"in {projected.crs}"
+    if projected is not coordinates:
+        where += f", projected from {coordinates.crs} to the local UTM zone"
+    same_place = f"within {tolerance:g}{unit}" if tolerance > 0 else "at identical coordinates"
+    if n_locations <= k:
+        location_desc = f"leave one location out ({n_locations} locations; samples {same_place})"
+    else:
+        location_desc = (
+            f"{k}-fold over {n_locations} locations (samples {same_place} share one), seed {seed}"
+        )
+    if n_locations == table.n_samples:
+        location_desc += "; every sample has its own location, so this is a random K-fold"
+    descriptions = {
+        "random": f"{k}-fold CV, seed {seed}",
+        "spatial_blocks": f"{k} folds of {size:g}{unit} square blocks ({n_blocks} hold "
+        f"samples) {where}; balanced by sample count, seed {seed}",
+        "leave_location_out": location_desc,
+    }
+    spatial = {
+        "columns": list(coordinates.columns),
+        "crs": coordinates.crs,
+        "projected_crs": projected.crs,
+        "units": units,
+        "block_size": size,
+        "n_blocks": n_blocks,
+        "location_tolerance": tolerance,
+        "n_locations": n_locations,
+        "folds": k,
+    }
+    console().print(
+        f"coordinates {coordinates.columns[0]}/{coordinates.columns[1]} in {coordinates.crs}"
+        + (f", projected to {projected.crs}" if projected is not coordinates else "")
+        + f"; spatial blocks of {size:g}{unit}: {n_blocks} blocks, {n_locations} locations"
+    )
+    return plans, descriptions, spatial
 
 
 def _resolve_folds(
@@ -145,6 +275,21 @@ def _resolve_folds(
     return list(kfold_splits(table.n_samples, n_splits=k, random_state=seed)), (
         f"{k}-fold CV, seed {seed}"
     )
+
+
+def _advancer(
+    progress: Progress, task: TaskID, finished: int, validation: str
+) -> Callable[[str, str, int, int], None]:
+    """A ``cross_validate`` progress callback that continues the bar after ``finished`` fits.
+
+    ``validation`` names the scheme shown before each fit, or is empty for a plain run.
+    """
+    label = f"{VALIDATION_TITLES[validation]}: " if validation else ""
+
+    def advance(model: str, fold: str, done: int, total: int) -> None:
+        progress.update(task, completed=finished + done, description=f"{label}{model} fold {fold}")
+
+    return advance
 
 
 def _progress(args: argparse.Namespace) -> Progress:
@@ -191,6 +336,41 @@ def _print_results(
         shown = ", ".join(f"{t}: {n}" for t, n in missing.items() if n)
         out.print(f"missing lab values were masked per target ({shown})")
     out.print(f"total time {seconds:.1f} s; best RMSE per target in bold")
+
+
+def _print_comparison(
+    out: Console,
+    results: dict[str, CVResult],
+    targets: list[str],
+    seconds: float,
+    descriptions: dict[str, str],
+) -> None:
+    names = list(results)
+    table = Table(title="Random vs spatial cross-validation")
+    table.add_column("target")
+    table.add_column("model")
+    for metric in ("R²", "RMSE"):
+        for validation in names:
+            table.add_column(f"{metric} {VALIDATION_TITLES[validation]}", justify="right")
+    scores: dict[tuple[str, str, str, str], float] = {}
+    for v, result in results.items():
+        columns = result.metrics.loc[:, ["target", "model", "r2", "rmse"]]
+        for target, model, r2, rmse in columns.itertuples(index=False, name=None):
+            scores[v, str(target), str(model), "r2"] = float(r2)
+            scores[v, str(target), str(model), "rmse"] = float(rmse)
+    for target in targets:
+        for model in results[names[0]].fit_seconds:
+            cells = [
+                _fmt(scores.get((v, target, model, metric), float("nan")))
+                for metric in ("r2", "rmse")
+                for v in names
+            ]
+            table.add_row(target, model, *cells)
+        table.add_section()
+    out.print(table)
+    for validation in names:
+        out.print(f"{VALIDATION_TITLES[validation]}: {descriptions[validation]}")
+    out.print(f"total time {seconds:.1f} s")
 
 
 def _fmt(value: float) -> str:

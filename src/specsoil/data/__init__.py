@@ -1,6 +1,14 @@
 """Reading spectra tables and the bundled datasets."""
 
 from specsoil.data._columns import find_spectral_columns
+from specsoil.data._coordinates import (
+    DEFAULT_COORDINATE_COLUMNS,
+    WGS84,
+    Coordinates,
+    normalise_crs,
+    read_coordinates,
+    utm_crs,
+)
 from specsoil.data._datasets import DEFAULT_DATASET, DatasetInfo, list_datasets, load_dataset
 from specsoil.data._kinds import detect_spectra_kind, to_absorbance
 from specsoil.data._readers import convert_to_parquet, read_spectra
@@ -16,10 +24,13 @@ from specsoil.data._synthetic import (
 from specsoil.data._table import SPECTRA_KINDS, SpectraKind, SpectraTable
 
 __all__ = [
+    "DEFAULT_COORDINATE_COLUMNS",
     "DEFAULT_DATASET",
     "LUCAS_PROPERTIES",
     "SPECTRA_KINDS",
     "SYNTHETIC_LABEL",
+    "WGS84",
+    "Coordinates",
     "DatasetInfo",
     "ParquetSpectraSource",
     "SpectraKind",
@@ -32,7 +43,10 @@ __all__ = [
     "load_dataset",
     "lucas_wavelengths",
     "make_synthetic",
+    "normalise_crs",
+    "read_coordinates",
     "read_spectra",
     "to_absorbance",
+    "utm_crs",
     "write_synthetic",
 ]

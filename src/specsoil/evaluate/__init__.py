@@ -2,7 +2,12 @@
 
 from specsoil.evaluate._cross_validation import CVResult, cross_validate
 from specsoil.evaluate._metrics import bias, ccc, r2, regression_metrics, rmse, rpd, rpiq
-from specsoil.evaluate._report import plot_observed_vs_predicted, write_report
+from specsoil.evaluate._report import (
+    VALIDATION_TITLES,
+    plot_observed_vs_predicted,
+    write_report,
+    write_validation_report,
+)
 from specsoil.evaluate._splits import (
     Fold,
     KennardStoneSplit,
@@ -10,6 +15,10 @@ from specsoil.evaluate._splits import (
     group_splits,
     kennard_stone,
     kfold_splits,
+    location_groups,
+    location_splits,
+    spatial_block_splits,
+    spatial_blocks,
     train_test_column,
 )
 from specsoil.evaluate._transfer import (
@@ -28,6 +37,7 @@ from specsoil.evaluate._tuning import (
 )
 
 __all__ = [
+    "VALIDATION_TITLES",
     "CVResult",
     "Fold",
     "KennardStoneSplit",
@@ -43,6 +53,8 @@ __all__ = [
     "group_splits",
     "kennard_stone",
     "kfold_splits",
+    "location_groups",
+    "location_splits",
     "parse_search_space",
     "plot_observed_vs_predicted",
     "plot_transfer_rmse",
@@ -51,9 +63,12 @@ __all__ = [
     "rmse",
     "rpd",
     "rpiq",
+    "spatial_block_splits",
+    "spatial_blocks",
     "train_test_column",
     "transfer_cv",
     "transfer_markdown",
     "tune_recipe",
     "write_report",
+    "write_validation_report",
 ]

@@ -261,3 +261,199 @@ def write_report(
     written.append(report_path)
     logger.info("Wrote %d report files to %s", len(written), folder)
     return written
+
+
+VALIDATION_TITLES: dict[str, str] = {
+    "random": "random K-fold",
+    "spatial_blocks": "spatial blocks",
+    "leave_location_out": "leave-location-out",
+}
+"""Headings for the validation schemes that ``specsoil cv --spatial-blocks`` compares."""
+
+
+def _title(validation: str) -> str:
+    return VALIDATION_TITLES.get(validation, validation.replace("_", " "))
+
+
+def _side_by_side(results: Mapping[str, CVResult], target: str) -> list[str]:
+    """Markdown rows: one per model, R² and RMSE under each validation, then the RMSE ratio."""
+    names = list(results)
+    reference = names[0]
+    header = ["model"]
+    header += [f"R² {_title(v)}" for v in names] + [f"RMSE {_title(v)}" for v in names]
+    header += [f"RMSE {_title(v)} / {_title(reference)}" for v in names[1:]]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    scores = {
+        v: {
+            str(row["model"]): row
+            for row in result.metrics[result.metrics["target"] == target].to_dict(orient="records")
+        }
+        for v, result in results.items()
+    }
+    for model in scores[reference]:
+        rows = [scores[v].get(model, {}) for v in names]
+        cells = [model]
+        cells += [_format(row.get("r2", math.nan), ".3f") for row in rows]
+        cells += [_format(row.get("rmse", math.nan), ".4g") for row in rows]
+        base = float(rows[0].get("rmse", math.nan))
+        for row in rows[1:]:
+            ratio = float(row.get("rmse", math.nan)) / base if base > 0 else math.nan
+            cells.append(_format(ratio, ".2f"))
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _validation_markdown(
+    results: Mapping[str, CVResult],
+    plots: Mapping[str, Mapping[str, str]],
+    descriptions: Mapping[str, str],
+    config: Mapping[str, Any],
+) -> str:
+    first = next(iter(results.values()))
+    targets = list(dict.fromkeys(first.metrics["target"]))
+    lines = [
+        "# Cross-validation report: random and spatial validation",
+        "",
+        f"Models: {', '.join(first.fit_seconds)}. Targets: {', '.join(targets)}.",
+        "",
+        "The same models were cross-validated under each scheme below. Random K-fold tests "
+        "samples whose neighbours were in the training folds; spatial schemes test whole "
+        "areas or locations the model never saw, so they estimate the error of predicting "
+        "new places. A spatial RMSE well above the random one means the random estimate "
+        "is optimistic for mapping.",
+        "",
+    ]
+    for validation, result in results.items():
+        n_folds = result.fold_metrics["fold"].nunique()
+        text = descriptions.get(validation, "")
+        lines.append(f"- **{_title(validation)}** ({n_folds} folds){': ' + text if text else ''}")
+    lines += [
+        "",
+        "Metrics are computed on the pooled out-of-fold predictions; samples without an "
+        "observed value are left out (n counts the samples scored).",
+    ]
+    for target in targets:
+        lines += ["", f"## {target}", "", "### Random vs spatial", ""]
+        lines += _side_by_side(results, target)
+        for validation, result in results.items():
+            lines += ["", f"### {_title(validation)}", ""]
+            lines += _markdown_table(result.metrics[result.metrics["target"] == target])
+            plot = plots[validation].get(target)
+            if plot:
+                lines += ["", f"![Observed vs predicted {target}, {_title(validation)}]({plot})"]
+    names = list(results)
+    lines += ["", "## Fit time (seconds)", ""]
+    lines += ["| model | " + " | ".join(_title(v) for v in names) + " |"]
+    lines += ["|" + "---|" * (len(names) + 1)]
+    for model in first.fit_seconds:
+        cells = [f"{results[v].fit_seconds.get(model, math.nan):.2f}" for v in names]
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "## Configuration",
+        "",
+        "```json",
+        json.dumps(_jsonable(config), indent=2, allow_nan=False),
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _tagged(frame: pd.DataFrame, validation: str, columns: tuple[str, ...]) -> pd.DataFrame:
+    tagged = frame.loc[:, list(columns)].copy()
+    tagged.insert(0, "validation", validation)
+    return tagged
+
+
+def write_validation_report(
+    results: Mapping[str, CVResult],
+    out_dir: str | os.PathLike[str],
+    *,
+    config: Mapping[str, Any],
+    descriptions: Mapping[str, str] | None = None,
+) -> list[Path]:
+    """Write the results of several validation schemes side by side (random vs spatial CV).
+
+    Files, as :func:`write_report` writes them plus a ``validation`` column or key:
+
+    - ``metrics.json``: ``{"results": [{"validation", "model", "target", "n", "r2", ...}],
+      "validations": {name: description}, "config": {...}, "fold_metrics": [{"validation",
+      "model", "fold", ...}], "fit_seconds": {model: total}, "fit_seconds_by_validation":
+      {validation: {model: seconds}}}``, undefined metrics as null;
+    - ``predictions.csv``: ``validation`` then the usual prediction columns;
+    - ``obs_pred_<target>.png`` for the first scheme, ``obs_pred_<target>_<scheme>.png``
+      for the others;
+    - ``report.md``: per target a model-by-scheme table of R² and RMSE, then each scheme's
+      full metrics and plot.
+
+    Args:
+        results: Named results of :func:`cross_validate` with the same models and targets,
+            the reference scheme (random K-fold) first, e.g. ``{"random": ...,
+            "spatial_blocks": ..., "leave_location_out": ...}``.
+        out_dir: Folder to write into; created if missing.
+        config: The resolved run settings, stored in metrics.json and report.md.
+        descriptions: One sentence per scheme saying how its folds were made.
+
+    Returns:
+        The paths written.
+
+    Raises:
+        ValueError: If ``results`` is empty or a name is not a plain word.
+    """
+    if not results:
+        raise ValueError("results is empty; expected at least one named CVResult")
+    for validation in results:
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", validation):
+            raise ValueError(f"validation names must be plain words; got {validation!r}")
+    notes = dict(descriptions or {})
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    first = next(iter(results))
+    targets = list(dict.fromkeys(results[first].metrics["target"]))
+    stems = _safe_names(targets)
+
+    metrics = pd.concat([_tagged(r.metrics, v, METRIC_COLUMNS) for v, r in results.items()])
+    fold_metrics = pd.concat(
+        [_tagged(r.fold_metrics, v, FOLD_METRIC_COLUMNS) for v, r in results.items()]
+    )
+    totals: dict[str, float] = {}
+    for result in results.values():
+        for model, seconds in result.fit_seconds.items():
+            totals[model] = totals.get(model, 0.0) + seconds
+    document = {
+        "results": _records(metrics, ("validation", *METRIC_COLUMNS)),
+        "validations": {v: notes.get(v, "") for v in results},
+        "config": _jsonable(config),
+        "fold_metrics": _records(fold_metrics, ("validation", *FOLD_METRIC_COLUMNS)),
+        "fit_seconds": _jsonable(totals),
+        "fit_seconds_by_validation": _jsonable({v: r.fit_seconds for v, r in results.items()}),
+    }
+    metrics_path = folder / "metrics.json"
+    atomic_write_text(metrics_path, json.dumps(document, indent=2, allow_nan=False) + "\n")
+
+    predictions_path = folder / "predictions.csv"
+    predictions = pd.concat(
+        [_tagged(r.predictions, v, PREDICTION_COLUMNS) for v, r in results.items()]
+    )
+    with atomic_path(predictions_path) as tmp:
+        predictions.to_csv(tmp, index=False)
+
+    written = [metrics_path, predictions_path]
+    plots: dict[str, dict[str, str]] = {v: {} for v in results}
+    for validation, result in results.items():
+        suffix = "" if validation == first else f"_{validation}"
+        for target in targets:
+            if result.metrics[result.metrics["target"] == target].empty:
+                continue
+            plot_path = folder / f"obs_pred_{stems[target]}{suffix}.png"
+            written.append(
+                plot_observed_vs_predicted(result.predictions, result.metrics, target, plot_path)
+            )
+            plots[validation][target] = plot_path.name
+
+    report_path = folder / "report.md"
+    atomic_write_text(report_path, _validation_markdown(results, plots, notes, config))
+    written.append(report_path)
+    logger.info("Wrote %d report files to %s", len(written), folder)
+    return written

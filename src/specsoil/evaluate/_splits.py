@@ -393,3 +393,209 @@ class KennardStoneSplit(BaseCrossValidator):  # type: ignore[misc]
             The number of splits, 1.
         """
         return 1
+
+
+def _balanced_group_folds(
+    groups: NDArray[np.intp], n_splits: int, random_state: int, prefix: str
+) -> list[Fold]:
+    """Deal whole groups to ``n_splits`` folds so each fold tests about the same number of rows.
+
+    Groups are shuffled (seeded), then taken largest first and each given to the fold with
+    the fewest rows so far (ties to the lowest fold number): the greedy "longest processing
+    time" rule, which keeps every fold within one group's size of the mean.
+    """
+    uniques, codes, counts = np.unique(groups, return_inverse=True, return_counts=True)
+    order = np.random.default_rng(random_state).permutation(uniques.size)
+    order = order[np.argsort(-counts[order], kind="stable")]  # largest first, ties shuffled
+    fold_of_group = np.empty(uniques.size, dtype=np.intp)
+    rows_per_fold = np.zeros(n_splits, dtype=np.int64)
+    for group in order:
+        fold = int(np.argmin(rows_per_fold))
+        fold_of_group[group] = fold
+        rows_per_fold[fold] += counts[group]
+    fold_of_row = fold_of_group[codes]
+    rows = np.arange(groups.size, dtype=np.intp)
+    width = len(str(n_splits))
+    return [
+        Fold(f"{prefix}{k + 1:0{width}d}", rows[fold_of_row != k], rows[fold_of_row == k])
+        for k in range(n_splits)
+    ]
+
+
+def _check_xy(x: ArrayLike, y: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    east = np.asarray(x, dtype=np.float64)
+    north = np.asarray(y, dtype=np.float64)
+    if east.ndim != 1 or east.shape != north.shape:
+        raise ValueError(
+            f"x and y must be 1-D and the same length; got shapes {east.shape} and {north.shape}"
+        )
+    if not (np.isfinite(east).all() and np.isfinite(north).all()):
+        raise ValueError("x and y must be finite; read them with specsoil.data.read_coordinates")
+    return east, north
+
+
+def _check_n_splits(n_splits: int, what: str) -> int:
+    if isinstance(n_splits, bool) or not isinstance(n_splits, int | np.integer):
+        raise SpecsoilError(f"folds must be an integer; got {n_splits!r}")
+    if n_splits < 2:
+        raise SpecsoilError(f"{what} needs at least 2 folds; got {n_splits}")
+    return int(n_splits)
+
+
+def spatial_blocks(x: ArrayLike, y: ArrayLike, *, block_size: float) -> NDArray[np.intp]:
+    """The square block of side ``block_size`` that holds each point, as a block number.
+
+    Blocks are the cells of a grid anchored at the CRS origin (cell edges at multiples of
+    ``block_size``), so the same point always falls in the same block, whatever the data.
+
+    Args:
+        x: Eastings in map units (projected coordinates), shape (n,).
+        y: Northings in the same units, shape (n,).
+        block_size: Side of a block, in map units (metres for UTM).
+
+    Returns:
+        Block numbers 0..n_blocks-1, shape (n,), numbered by (column, row) of the grid.
+
+    Raises:
+        SpecsoilError: If ``block_size`` is not a positive number.
+    """
+    if isinstance(block_size, bool) or not (
+        isinstance(block_size, int | float | np.number) and math.isfinite(block_size)
+    ):
+        raise SpecsoilError(f"spatial block size must be a positive number; got {block_size!r}")
+    if block_size <= 0:
+        raise SpecsoilError(f"spatial block size must be positive; got {block_size!r}")
+    east, north = _check_xy(x, y)
+    cells = np.column_stack([np.floor(east / block_size), np.floor(north / block_size)]).astype(
+        np.int64
+    )
+    _, blocks = np.unique(cells, axis=0, return_inverse=True)
+    return np.asarray(blocks, dtype=np.intp).ravel()
+
+
+def spatial_block_splits(
+    x: ArrayLike,
+    y: ArrayLike,
+    *,
+    block_size: float,
+    n_splits: int = 5,
+    random_state: int = 0,
+) -> list[Fold]:
+    """K-fold over square spatial blocks: a block's samples are always tested together.
+
+    Points are binned into square blocks of side ``block_size`` (see :func:`spatial_blocks`)
+    and whole blocks are dealt to ``n_splits`` folds, seeded and balanced by sample count.
+    Testing on blocks the model never saw estimates the error of mapping new areas, which
+    random K-fold overstates when nearby samples are alike (spatial autocorrelation).
+
+    Args:
+        x: Eastings in map units; project geographic coordinates first
+            (``Coordinates.projected()``), since blocks in degrees are not square.
+        y: Northings in the same units.
+        block_size: Side of a block, in map units.
+        n_splits: Number of folds (K).
+        random_state: Seed of the block shuffle; the same seed gives the same folds.
+
+    Returns:
+        ``n_splits`` folds named ``block01``, ``block02``, ...
+
+    Raises:
+        SpecsoilError: If ``block_size`` is not positive, or fewer than ``n_splits`` blocks
+            hold samples.
+    """
+    k = _check_n_splits(n_splits, "spatial block CV")
+    blocks = spatial_blocks(x, y, block_size=block_size)
+    n_blocks = int(blocks.max()) + 1 if blocks.size else 0
+    if n_blocks < k:
+        raise SpecsoilError(
+            f"spatial blocks of {block_size:g} map units put the {blocks.size} samples in "
+            f"{n_blocks} block(s), fewer than the {k} folds; use smaller --spatial-blocks or "
+            "fewer --folds"
+        )
+    logger.debug("spatial blocks: %d non-empty blocks of %g units", n_blocks, block_size)
+    return _balanced_group_folds(blocks, k, random_state, "block")
+
+
+def location_groups(x: ArrayLike, y: ArrayLike, *, tolerance: float = 0.0) -> NDArray[np.intp]:
+    """Group samples taken at the same place: one group number per location.
+
+    With ``tolerance`` 0 only identical coordinates share a location. With a positive
+    tolerance, points closer than it (Euclidean, map units) are linked, and chains of such
+    links form one location (single linkage), so a location is never split by the tolerance.
+
+    Args:
+        x: Eastings (or any x), shape (n,).
+        y: Northings in the same units, shape (n,).
+        tolerance: Largest distance, in map units, between two samples of one location.
+
+    Returns:
+        Location numbers 0..n_locations-1, shape (n,).
+
+    Raises:
+        SpecsoilError: If ``tolerance`` is negative or not a number.
+    """
+    if isinstance(tolerance, bool) or not (
+        isinstance(tolerance, int | float | np.number) and math.isfinite(tolerance)
+    ):
+        raise SpecsoilError(f"location tolerance must be a number >= 0; got {tolerance!r}")
+    if tolerance < 0:
+        raise SpecsoilError(f"location tolerance must be >= 0; got {tolerance!r}")
+    east, north = _check_xy(x, y)
+    points = np.column_stack([east, north])
+    if tolerance == 0:
+        _, groups = np.unique(points, axis=0, return_inverse=True)
+        return np.asarray(groups, dtype=np.intp).ravel()
+    # Imported here: scipy's spatial and graph modules are only needed for this case.
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
+
+    pairs = cKDTree(points).query_pairs(r=float(tolerance), output_type="ndarray")
+    n = points.shape[0]
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    return np.asarray(labels, dtype=np.intp)
+
+
+def location_splits(
+    x: ArrayLike,
+    y: ArrayLike,
+    *,
+    tolerance: float = 0.0,
+    n_splits: int | None = None,
+    random_state: int = 0,
+) -> list[Fold]:
+    """Leave-location-out: samples from one location (see :func:`location_groups`) never straddle.
+
+    With ``n_splits`` None every location is one test fold (leave one location out). With
+    ``n_splits`` K and more than K locations, whole locations are dealt to K folds, seeded and
+    balanced by sample count (K-fold over locations), which costs K fits instead of one per
+    location and keeps replicate spectra, depths of one profile or repeat visits together.
+    With at most K locations, each location is its own fold.
+
+    Args:
+        x: Eastings (or any x), shape (n,).
+        y: Northings in the same units, shape (n,).
+        tolerance: Largest distance, in map units, between samples of one location.
+        n_splits: Number of folds; None for one fold per location.
+        random_state: Seed of the location shuffle.
+
+    Returns:
+        Folds named ``loc01``, ``loc02``, ...
+
+    Raises:
+        SpecsoilError: If every sample is at one location, or ``tolerance``/``n_splits``
+            is invalid.
+    """
+    groups = location_groups(x, y, tolerance=tolerance)
+    n_locations = int(groups.max()) + 1 if groups.size else 0
+    if n_locations < 2:
+        raise SpecsoilError(
+            f"leave-location-out needs samples from at least 2 locations; all {groups.size} "
+            f"samples are within {tolerance:g} map units of each other"
+        )
+    if n_splits is None:
+        k = n_locations
+    else:
+        k = min(_check_n_splits(n_splits, "leave-location-out"), n_locations)
+    return _balanced_group_folds(groups, k, random_state, "loc")
