@@ -13,8 +13,11 @@ from specsoil.cli import (
     _convert,
     _cv,
     _datasets,
+    _explain,
     _export,
     _finetune,
+    _map,
+    _map_image,
     _models,
     _predict,
     _synth,
@@ -37,6 +40,9 @@ _SUBCOMMANDS = (
     _export,
     _finetune,
     _transfer_cv,
+    _map,
+    _map_image,
+    _explain,
 )
 
 

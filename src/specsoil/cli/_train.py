@@ -16,7 +16,13 @@ from specsoil._errors import SpecsoilError
 from specsoil.cli._common import add_run_flags, console, load_run, resolve_models
 from specsoil.config import load_config
 from specsoil.data import ParquetSpectraSource, SpectraTable
-from specsoil.models import SpectralModel, fit_model_stream
+from specsoil.models import (
+    DEFAULT_CALIBRATION_FRACTION,
+    DEFAULT_CONFORMAL_FOLDS,
+    ConformalOption,
+    SpectralModel,
+    fit_model_stream,
+)
 from specsoil.preprocess import make_preprocessing
 
 logger = logging.getLogger(__name__)
@@ -24,6 +30,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_MODEL = "plsr"
 # Only the CNN recipes learn from streamed batches.
 DEFAULT_STREAM_MODEL = "cnn1d"
+CONFORMAL_CHOICES = ("auto", "cv", "split", "none")
 
 
 def add_parser(commands: Any) -> argparse.ArgumentParser:
@@ -41,8 +48,45 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "reading one row group at a time, for tables larger than memory (default model "
         f"{DEFAULT_STREAM_MODEL})",
     )
+    parser.add_argument(
+        "--conformal",
+        choices=CONFORMAL_CHOICES,
+        default="auto",
+        help="calibrate prediction intervals for predict --interval: 'cv' is CV+ (the model "
+        "is fitted on every sample, plus --conformal-folds fold models kept for the "
+        "intervals: K extra fits, which for a CNN means K extra trainings), 'split' holds "
+        "out --calibration-fraction of the samples to calibrate on (the model is fitted on "
+        "the rest), 'none' skips it; 'auto' (default) is cv for the classic recipes and "
+        "none for CNN recipes (choose cv or split for them explicitly)",
+    )
+    parser.add_argument(
+        "--conformal-folds",
+        type=int,
+        default=DEFAULT_CONFORMAL_FOLDS,
+        metavar="K",
+        help=f"folds for --conformal cv (default {DEFAULT_CONFORMAL_FOLDS})",
+    )
+    parser.add_argument(
+        "--calibration-fraction",
+        type=float,
+        default=DEFAULT_CALIBRATION_FRACTION,
+        metavar="F",
+        help="share of samples held out for --conformal split (default "
+        f"{DEFAULT_CALIBRATION_FRACTION})",
+    )
     parser.set_defaults(func=run)
     return parser
+
+
+def _conformal_option(choice: str) -> ConformalOption | None:
+    """The CLI's --conformal choice as SpectralModel.fit's ``conformal`` argument."""
+    options: dict[str, ConformalOption | None] = {
+        "auto": "auto",
+        "cv": "cv+",
+        "split": "split",
+        "none": None,
+    }
+    return options[choice]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,16 +105,36 @@ def run(args: argparse.Namespace) -> int:
         preprocessing=spec.preprocessing,
         params=spec.params,
         random_state=seed,
+        conformal=_conformal_option(args.conformal),
+        conformal_folds=args.conformal_folds,
+        calibration_fraction=args.calibration_fraction,
     )
     out = model.save(Path(args.out))
     _write_cnn_pictures(model, loaded.table, out)
-    resolved = {"data": loaded.table.source, "targets": targets, "seed": seed, "model": name}
+    resolved = {
+        "data": loaded.table.source,
+        "targets": targets,
+        "seed": seed,
+        "model": name,
+        "conformal": model.conformal.method if model.conformal is not None else None,
+    }
     atomic_write_text(out / "config.resolved.yaml", yaml.safe_dump(resolved, sort_keys=False))
     console().print(
         f"trained {spec.name!r} ({spec.recipe}) on {loaded.table.n_samples} samples for "
-        f"{', '.join(targets)}; saved to {out}/"
+        f"{', '.join(targets)}{_calibration_note(model)}; saved to {out}/"
     )
     return 0
+
+
+def _calibration_note(model: SpectralModel) -> str:
+    """How the intervals were calibrated, for the closing message."""
+    calibration = model.conformal
+    if calibration is None:
+        return " (no prediction intervals)"
+    if calibration.method == "cv+":
+        return f" with CV+ intervals ({calibration.n_folds} fold models)"
+    held = calibration.residuals.shape[0]
+    return f" with split-conformal intervals (fitted on all but {held} held-out samples)"
 
 
 def _run_stream(args: argparse.Namespace) -> int:
@@ -85,6 +149,11 @@ def _run_stream(args: argparse.Namespace) -> int:
             f"--stream reads Parquet files (or a directory of Parquet parts) only; got "
             f"{str(data or 'the bundled dataset')!r}. Convert the table first: specsoil "
             "convert --data FILE --out FILE.parquet"
+        )
+    if args.conformal in ("cv", "split"):
+        raise SpecsoilError(
+            f"--conformal {args.conformal} does not work with --stream (the calibration "
+            "rows are not held); train without --stream for prediction intervals"
         )
     if args.drop_invalid or config.drop_invalid:
         raise SpecsoilError(

@@ -8,26 +8,45 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
+from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
 from specsoil._atomic import atomic_directory
 from specsoil._errors import SpecsoilError
 from specsoil.data import SpectraTable
 from specsoil.models._recipes import make_recipe, recipe_preprocessing
+from specsoil.models._uncertainty import (
+    DEFAULT_CALIBRATION_FRACTION,
+    DEFAULT_CONFORMAL_FOLDS,
+    DEFAULT_DOMAIN_CONFIDENCE,
+    MIN_DOMAIN_SAMPLES,
+    ApplicabilityDomain,
+    ConformalCalibration,
+    DomainAssessment,
+)
 from specsoil.preprocess import Resample
 
 logger = logging.getLogger(__name__)
 
 # Bump when the directory layout or manifest keys change incompatibly; load() reads every
-# version from MIN_FORMAT_VERSION up to this one.
+# version from MIN_FORMAT_VERSION up to this one. The conformal and domain files are optional
+# additions (a directory without them loads and predicts), so they did not need a bump.
 FORMAT_VERSION = 1
 MIN_FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 PIPELINE_FILE = "pipeline.skops"
+CONFORMAL_FILE = "conformal.npz"
+DOMAIN_FILE = "domain.npz"
+# CV+ keeps the fold models beside the full one: conformal_fold_0.skops, ...
+FOLD_PIPELINE_FILE = "conformal_fold_{fold}.skops"
+# "auto": CV+ for the classic recipes; none for CNNs, where CV+ would cost K more network
+# trainings and split conformal would withhold data from the saved model, so users choose.
+# None: no intervals.
+ConformalOption = Literal["auto", "cv+", "split"]
 # skops builds only types on this allow-list, so loading a model never runs foreign code.
 _TRUSTED_PREFIXES = ("specsoil.", "sklearn.", "numpy.", "scipy.", "cubist.", "builtins.")
 
@@ -45,6 +64,10 @@ class SpectralModel:
         wavelengths: The training grid in nm; new spectra are resampled onto it.
         pipeline: The fitted scikit-learn pipeline (preprocessing + estimator).
         training: A summary of the training data (source, counts, target statistics).
+        conformal: Held-out residuals for prediction intervals (None: trained without).
+        fold_pipelines: For CV+ calibration, the K fitted fold pipelines.
+        domain: The applicability domain of the training spectra (None: not available,
+            e.g. streamed, fine-tuned or older models).
     """
 
     name: str
@@ -55,6 +78,9 @@ class SpectralModel:
     wavelengths: NDArray[np.float64]
     pipeline: Pipeline
     training: dict[str, Any] = field(default_factory=dict)
+    conformal: ConformalCalibration | None = None
+    fold_pipelines: list[Pipeline] = field(default_factory=list)
+    domain: ApplicabilityDomain | None = None
 
     @classmethod
     def fit(
@@ -67,8 +93,37 @@ class SpectralModel:
         preprocessing: Sequence[Mapping[str, Any]] | None = None,
         params: Mapping[str, Any] | None = None,
         random_state: int = 0,
+        conformal: ConformalOption | None = None,
+        conformal_folds: int = DEFAULT_CONFORMAL_FOLDS,
+        calibration_fraction: float = DEFAULT_CALIBRATION_FRACTION,
     ) -> SpectralModel:
-        """Fit ``recipe`` on every spectrum of ``table`` and return the bundled model."""
+        """Fit ``recipe`` on the spectra of ``table`` and return the bundled model.
+
+        The applicability domain (see :mod:`specsoil.models._uncertainty`) is always fitted
+        on every training spectrum, when there are at least 10.
+
+        Args:
+            table: Training spectra (absorbance) with the target columns.
+            targets: Target columns; missing lab values (NaN) are skipped per target.
+            recipe: A recipe from :func:`specsoil.models.list_recipes`.
+            name: The model's name (default: the recipe).
+            preprocessing: Steps replacing the recipe's default preprocessing.
+            params: Estimator parameter overrides.
+            random_state: Seed of the estimator and of the calibration split or folds.
+            conformal: Calibrate prediction intervals: ``"cv+"`` (the model is fitted on
+                every row, plus ``conformal_folds`` fold models whose held-out residuals
+                calibrate; K extra fits), ``"split"`` (the model is fitted on all but
+                ``calibration_fraction`` of the rows, which calibrate), ``"auto"`` (CV+
+                for the classic recipes; none for CNN recipes, where CV+ means K extra
+                network trainings and split withholds rows from the model, so ask for one
+                explicitly) or None (no intervals).
+            conformal_folds: K for CV+.
+            calibration_fraction: Share of rows held out for split conformal.
+
+        Raises:
+            SpecsoilError: For bad recipe parameters, an unknown conformal method, or too
+                few rows for the calibration asked for.
+        """
         steps = [dict(s) for s in (preprocessing or recipe_preprocessing(recipe))]
         overrides = dict(params or {})
         Y = table.targets(targets)
@@ -79,8 +134,35 @@ class SpectralModel:
             params=overrides,
             random_state=random_state,
         )
-        pipeline.fit(table.X, Y)
-        return cls(
+        method = _resolve_conformal(conformal, pipeline)
+        calibration: ConformalCalibration | None = None
+        fold_pipelines: list[Pipeline] = []
+        X = table.X
+        if method == "split":
+            fit_rows, calibration_rows = _split_rows(
+                table.n_samples, calibration_fraction, random_state
+            )
+            pipeline.fit(X[fit_rows], Y[fit_rows])
+            held_out = _predict_matrix(pipeline, X[calibration_rows], len(targets))
+            calibration = ConformalCalibration.from_predictions(
+                "split", list(targets), Y[calibration_rows], held_out
+            )
+        else:
+            if method == "cv+":
+                calibration, fold_pipelines = _cv_plus(
+                    pipeline, X, Y, list(targets), conformal_folds, random_state
+                )
+            pipeline.fit(X, Y)
+        summary = _training_summary(table, targets, Y)
+        if calibration is not None:
+            summary["conformal"] = {
+                "method": calibration.method,
+                "n_folds": calibration.n_folds,
+                "n_calibration": calibration.n_calibration(),
+            }
+            if method == "split":
+                summary["conformal"]["n_fit_rows"] = int(table.n_samples - len(calibration.folds))
+        model = cls(
             name=name or recipe,
             recipe=recipe,
             preprocessing=steps,
@@ -88,8 +170,21 @@ class SpectralModel:
             targets=list(targets),
             wavelengths=np.asarray(table.wavelengths, dtype=np.float64),
             pipeline=pipeline,
-            training=_training_summary(table, targets, Y),
+            training=summary,
+            conformal=calibration,
+            fold_pipelines=fold_pipelines,
         )
+        if table.n_samples >= MIN_DOMAIN_SAMPLES:
+            model.domain = ApplicabilityDomain.fit(
+                model.domain_features(X), random_state=random_state
+            )
+        else:
+            logger.warning(
+                "%d training spectra: too few for an applicability domain (needs %d)",
+                table.n_samples,
+                MIN_DOMAIN_SAMPLES,
+            )
+        return model
 
     def align(self, table: SpectraTable) -> NDArray[np.float32]:
         """Return ``table``'s spectra on the model's grid, resampling when the grids differ.
@@ -103,6 +198,62 @@ class SpectralModel:
         """Predict every target for every spectrum; shape (n_samples, n_targets)."""
         pred = np.asarray(self.pipeline.predict(self.align(table)), dtype=np.float64)
         return pred.reshape(table.n_samples, len(self.targets))
+
+    def domain_features(self, aligned: NDArray[np.floating[Any]]) -> NDArray[np.float64]:
+        """Spectra on the model grid as the estimator sees them: the applicability-domain space.
+
+        The pipeline's preprocessing steps in front of the final estimator (for the classic
+        recipes the band averaging, derivative, SNV...); the aligned absorbance itself when
+        the pipeline has none. Steps nested inside the final estimator (a CNN's spectrogram
+        or channel stack) are left out: they add no information about the spectrum.
+        """
+        transforms = self.pipeline[:-1]
+        raw = transforms.transform(aligned) if len(transforms) else aligned
+        features: NDArray[np.float64] = np.asarray(raw, dtype=np.float64)
+        return features.reshape(features.shape[0], -1)  # (n, n_features)
+
+    def assess_domain(
+        self, table: SpectraTable, *, confidence: float = DEFAULT_DOMAIN_CONFIDENCE
+    ) -> DomainAssessment:
+        """Hotelling's T², Q residual and the in-domain flag of every spectrum.
+
+        Raises:
+            SpecsoilError: If the model has no applicability domain (trained by an older
+                specsoil, streamed or fine-tuned), or the spectra do not cover its grid.
+        """
+        if self.domain is None:
+            raise SpecsoilError(
+                f"model {self.name!r} has no applicability domain (streamed, fine-tuned or "
+                "trained by an older specsoil); retrain it with specsoil train"
+            )
+        return self.domain.assess(self.domain_features(self.align(table)), confidence)
+
+    def predict_interval(
+        self, table: SpectraTable, confidence: float
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+        """Point predictions and conformal bounds at ``confidence`` (e.g. 0.9).
+
+        Returns:
+            ``(prediction, lower, upper)``, each of shape (n_samples, n_targets).
+
+        Raises:
+            SpecsoilError: If the model was trained without conformal calibration.
+        """
+        if self.conformal is None:
+            raise SpecsoilError(
+                f"model {self.name!r} has no conformal calibration, so it cannot give "
+                "prediction intervals; retrain it with specsoil train --conformal cv (or "
+                "split)"
+            )
+        aligned = self.align(table)
+        point = _predict_matrix(self.pipeline, aligned, len(self.targets))
+        folds = None
+        if self.conformal.method == "cv+":
+            folds = np.stack(
+                [_predict_matrix(p, aligned, len(self.targets)) for p in self.fold_pipelines]
+            )  # (K, n, n_targets)
+        lower, upper = self.conformal.interval(point, confidence, folds)
+        return point, lower, upper
 
     def manifest(self) -> dict[str, Any]:
         """Everything about the model except the fitted parts, as JSON-ready data."""
@@ -120,8 +271,20 @@ class SpectralModel:
             "preprocessing": self.preprocessing,
             "params": self.params,
             "training": self.training,
-            "files": {"pipeline": PIPELINE_FILE},
+            "files": self._files(),
+            "applicability_domain": None if self.domain is None else self.domain.summary(),
         }
+
+    def _files(self) -> dict[str, Any]:
+        files: dict[str, Any] = {"pipeline": PIPELINE_FILE}
+        if self.conformal is not None:
+            files["conformal"] = CONFORMAL_FILE
+            files["conformal_folds"] = [
+                FOLD_PIPELINE_FILE.format(fold=k) for k in range(len(self.fold_pipelines))
+            ]
+        if self.domain is not None:
+            files["domain"] = DOMAIN_FILE
+        return files
 
     def save(self, directory: str | Path) -> Path:
         """Write the model directory atomically: ``manifest.json`` plus ``pipeline.skops``."""
@@ -130,6 +293,12 @@ class SpectralModel:
         final = Path(directory)
         with atomic_directory(final) as tmp:
             sio.dump(self.pipeline, tmp / PIPELINE_FILE)
+            for k, fold_pipeline in enumerate(self.fold_pipelines):
+                sio.dump(fold_pipeline, tmp / FOLD_PIPELINE_FILE.format(fold=k))
+            if self.conformal is not None:
+                _save_conformal(self.conformal, tmp / CONFORMAL_FILE)
+            if self.domain is not None:
+                _save_domain(self.domain, tmp / DOMAIN_FILE)
             text = json.dumps(self.manifest(), indent=2, allow_nan=False)
             (tmp / MANIFEST).write_text(text + "\n", encoding="utf-8")
         return final
@@ -142,8 +311,6 @@ class SpectralModel:
             SpecsoilError: If the directory is not a specsoil model, was written by a newer
                 format, or holds object types outside the trusted allow-list.
         """
-        import skops.io as sio
-
         root = Path(directory)
         manifest_path = root / MANIFEST
         if not manifest_path.is_file():
@@ -157,24 +324,26 @@ class SpectralModel:
             written_by=manifest.get("specsoil_version"),
             source=str(root),
         )
-        pipeline_path = root / manifest.get("files", {}).get("pipeline", PIPELINE_FILE)
+        files = manifest.get("files", {})
+        pipeline_path = root / files.get("pipeline", PIPELINE_FILE)
         if not pipeline_path.is_file():
             raise SpecsoilError(f"{root}: the fitted pipeline {pipeline_path.name} is missing")
-        try:
-            untrusted = sio.get_untrusted_types(file=pipeline_path)
-        except Exception as exc:  # a truncated or foreign file: skops raises zipfile errors
-            raise _unreadable_pipeline(pipeline_path, manifest, exc) from exc
-        foreign = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]
-        if foreign:
-            raise SpecsoilError(
-                f"{pipeline_path}: refusing to load untrusted object types {foreign}"
-            )
-        try:
-            pipeline = sio.load(pipeline_path, trusted=untrusted)
-        except SpecsoilError:
-            raise  # e.g. a CNN pipeline without the torch extra: already says what to do
-        except Exception as exc:  # e.g. a pipeline class changed between specsoil releases
-            raise _unreadable_pipeline(pipeline_path, manifest, exc) from exc
+        pipeline = _load_pipeline(pipeline_path, manifest)
+        conformal = None
+        fold_pipelines: list[Pipeline] = []
+        if "conformal" in files:
+            conformal = _load_conformal(root / files["conformal"], manifest["targets"])
+            for fold_file in files.get("conformal_folds", []):
+                fold_path = root / fold_file
+                if not fold_path.is_file():
+                    raise SpecsoilError(f"{root}: the CV+ fold model {fold_file} is missing")
+                fold_pipelines.append(_load_pipeline(fold_path, manifest))
+            if conformal.method == "cv+" and len(fold_pipelines) != conformal.n_folds:
+                raise SpecsoilError(
+                    f"{root}: CV+ calibration with {conformal.n_folds} folds but "
+                    f"{len(fold_pipelines)} fold models are listed"
+                )
+        domain = _load_domain(root / files["domain"]) if "domain" in files else None
         return cls(
             name=manifest["name"],
             recipe=manifest["recipe"],
@@ -184,7 +353,179 @@ class SpectralModel:
             wavelengths=np.asarray(manifest["wavelengths"], dtype=np.float64),
             pipeline=pipeline,
             training=manifest.get("training", {}),
+            conformal=conformal,
+            fold_pipelines=fold_pipelines,
+            domain=domain,
         )
+
+
+def _load_pipeline(path: Path, manifest: Mapping[str, Any]) -> Pipeline:
+    """Load one skops pipeline, building only types on the trusted allow-list."""
+    import skops.io as sio
+
+    try:
+        untrusted = sio.get_untrusted_types(file=path)
+    except Exception as exc:  # a truncated or foreign file: skops raises zipfile errors
+        raise _unreadable_pipeline(path, manifest, exc) from exc
+    foreign = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]
+    if foreign:
+        raise SpecsoilError(f"{path}: refusing to load untrusted object types {foreign}")
+    try:
+        pipeline: Pipeline = sio.load(path, trusted=untrusted)
+    except SpecsoilError:
+        raise  # e.g. a CNN pipeline without the torch extra: already says what to do
+    except Exception as exc:  # e.g. a pipeline class changed between specsoil releases
+        raise _unreadable_pipeline(path, manifest, exc) from exc
+    return pipeline
+
+
+def _resolve_conformal(option: ConformalOption | None, pipeline: Pipeline) -> str | None:
+    """The calibration ``SpectralModel.fit`` runs: ``"cv+"``, ``"split"`` or None."""
+    if option is None:
+        return None
+    if option == "auto":
+        from specsoil.models._transfer import is_finetunable  # imports this module
+
+        if is_finetunable(pipeline):
+            logger.info(
+                "no prediction intervals calibrated for this CNN: train with --conformal "
+                "split or cv to get them (K extra trainings, or fewer training rows)"
+            )
+            return None
+        return "cv+"
+    if option not in ("cv+", "split"):
+        raise SpecsoilError(f"conformal must be 'auto', 'cv+', 'split' or None; got {option!r}")
+    return option
+
+
+def _split_rows(
+    n: int, fraction: float, random_state: int
+) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """Shuffled (fit rows, calibration rows) for split conformal."""
+    if not 0.0 < fraction < 1.0:
+        raise SpecsoilError(f"calibration_fraction must be between 0 and 1; got {fraction}")
+    n_calibration = round(n * fraction)
+    if n_calibration < 1 or n - n_calibration < 2:
+        raise SpecsoilError(
+            f"split conformal with calibration_fraction={fraction} leaves {n_calibration} "
+            f"calibration and {n - n_calibration} training rows of {n}; use more samples "
+            "or --conformal cv"
+        )
+    order = np.random.default_rng(random_state).permutation(n)
+    return np.sort(order[n_calibration:]), np.sort(order[:n_calibration])
+
+
+def _cv_plus(
+    pipeline: Pipeline,
+    X: NDArray[np.float32],
+    Y: NDArray[np.float64],
+    targets: list[str],
+    n_folds: int,
+    random_state: int,
+) -> tuple[ConformalCalibration, list[Pipeline]]:
+    """Fit the K fold pipelines and calibrate CV+ on their held-out residuals."""
+    from sklearn.model_selection import KFold
+
+    n = X.shape[0]
+    if n_folds < 2 or n_folds > n:
+        raise SpecsoilError(
+            f"CV+ needs between 2 and {n} folds (one per sample at most); got {n_folds}"
+        )
+    fold_of = np.empty(n, dtype=np.int64)
+    held_out = np.empty((n, len(targets)))
+    fold_pipelines: list[Pipeline] = []
+    splitter = KFold(n_splits=n_folds, shuffle=True, random_state=random_state)
+    for k, (fit_rows, test_rows) in enumerate(splitter.split(X)):
+        logger.info("CV+ calibration: fitting fold model %d of %d", k + 1, n_folds)
+        fold_pipeline = clone(pipeline)
+        fold_pipeline.fit(X[fit_rows], Y[fit_rows])
+        held_out[test_rows] = _predict_matrix(fold_pipeline, X[test_rows], len(targets))
+        fold_of[test_rows] = k
+        fold_pipelines.append(fold_pipeline)
+    calibration = ConformalCalibration.from_predictions("cv+", targets, Y, held_out, fold_of)
+    return calibration, fold_pipelines
+
+
+def _predict_matrix(pipeline: Pipeline, X: NDArray[Any], n_targets: int) -> NDArray[np.float64]:
+    """``pipeline.predict`` as a (n_samples, n_targets) float64 array."""
+    return np.asarray(pipeline.predict(X), dtype=np.float64).reshape(X.shape[0], n_targets)
+
+
+# The calibration and domain arrays are stored as .npz, read with allow_pickle=False, so
+# loading them never builds Python objects.
+def _save_conformal(calibration: ConformalCalibration, path: Path) -> None:
+    np.savez(
+        path,
+        method=np.array(calibration.method),
+        residuals=calibration.residuals,
+        folds=calibration.folds,
+        n_folds=np.array(calibration.n_folds),
+    )
+
+
+def _load_conformal(path: Path, targets: Sequence[str]) -> ConformalCalibration:
+    arrays = _read_npz(path, ("method", "residuals", "folds", "n_folds"))
+    method = str(arrays["method"])
+    residuals = np.asarray(arrays["residuals"], dtype=np.float64)
+    if method not in ("split", "cv+") or residuals.ndim != 2 or residuals.shape[1] != len(targets):
+        raise SpecsoilError(
+            f"{path}: not a conformal calibration for targets {list(targets)} (method "
+            f"{method!r}, residuals of shape {residuals.shape})"
+        )
+    return ConformalCalibration(
+        method="split" if method == "split" else "cv+",
+        targets=tuple(targets),
+        residuals=residuals,
+        folds=np.asarray(arrays["folds"], dtype=np.int64),
+        n_folds=int(arrays["n_folds"]),
+    )
+
+
+def _save_domain(domain: ApplicabilityDomain, path: Path) -> None:
+    np.savez(
+        path,
+        mean=domain.mean,
+        components=domain.components,
+        score_variances=domain.score_variances,
+        explained_variance=np.array(domain.explained_variance),
+        reference_t2=domain.reference_t2,
+        reference_q=domain.reference_q,
+    )
+
+
+def _load_domain(path: Path) -> ApplicabilityDomain:
+    keys = (
+        "mean",
+        "components",
+        "score_variances",
+        "explained_variance",
+        "reference_t2",
+        "reference_q",
+    )
+    arrays = _read_npz(path, keys)
+    return ApplicabilityDomain(
+        mean=np.asarray(arrays["mean"], dtype=np.float64),
+        components=np.asarray(arrays["components"], dtype=np.float64),
+        score_variances=np.asarray(arrays["score_variances"], dtype=np.float64),
+        explained_variance=float(arrays["explained_variance"]),
+        reference_t2=np.asarray(arrays["reference_t2"], dtype=np.float64),
+        reference_q=np.asarray(arrays["reference_q"], dtype=np.float64),
+    )
+
+
+def _read_npz(path: Path, keys: Sequence[str]) -> dict[str, NDArray[Any]]:
+    if not path.is_file():
+        raise SpecsoilError(f"{path.parent}: {path.name}, listed in the manifest, is missing")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            missing = [k for k in keys if k not in data.files]
+            if missing:
+                raise SpecsoilError(f"{path}: arrays {missing} are missing")
+            return {k: np.asarray(data[k]) for k in keys}
+    except SpecsoilError:
+        raise
+    except Exception as exc:  # truncated zip, pickled objects, ...
+        raise SpecsoilError(f"{path}: cannot be read ({type(exc).__name__}: {exc})") from exc
 
 
 def align_spectra(
