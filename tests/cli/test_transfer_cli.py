@@ -134,6 +134,23 @@ class TestFinetune:
             "total_carbon_pct",
         ]
 
+    def test_replay_and_batchnorm_flags(self, capsys, files, base_dir, tmp_path):
+        out = tmp_path / "tuned"
+        status, stdout, stderr = run_cli(
+            capsys, "finetune", "--base", str(base_dir), "--data", str(files["local"]),
+            "--replay", str(files["library"]), "--local-share", "0.25",
+            "--batchnorm", "adapt", "--strategy", "full", "--epochs", "1", "--out", str(out),
+        )  # fmt: skip
+        assert status == 0, stderr
+        assert "replaying 80 spectra" in stdout
+        finetune = json.loads((out / "manifest.json").read_text())["training"]["finetune"]
+        assert finetune["batchnorm"] == "adapt"
+        assert finetune["replay"]["n_samples"] == 80
+        assert finetune["replay"]["local_share"] == 0.25
+        resolved = yaml.safe_load((out / "config.resolved.yaml").read_text())
+        assert resolved["replay"] == str(files["library"])
+        assert (resolved["batchnorm"], resolved["local_share"]) == ("adapt", 0.25)
+
     def test_a_classic_base_model_points_at_spiking(self, capsys, files, tmp_path):
         plsr = tmp_path / "plsr"
         assert main(["-q", "train", "--data", str(files["library"]), "--target", "clay_pct",
@@ -152,6 +169,8 @@ class TestFinetune:
         [
             ([], "say which local spectra"),
             (["--data", "LOCAL", "--epochs", "0"], "--epochs must be at least 1"),
+            (["--data", "LOCAL", "--local-share", "1"], "--local-share must be between 0 and 1"),
+            (["--data", "LOCAL", "--replay", "NOWHERE.csv"], "NOWHERE.csv"),
         ],
     )
     def test_bad_input(self, capsys, files, base_dir, tmp_path, extra, message):
@@ -195,6 +214,10 @@ class TestTransferCV:
             assert {"group", "strategy", "target", "rmse", "r2", "n_test"} <= set(row)
             assert row["n_test"] == 22
         assert document["skipped_groups"] == [{"group": "x", "n": 10}]
+        # The default fine-tuning: every weight, replaying the other groups' data.
+        config = document["config"]
+        assert (config["strategy"], config["finetune_replay"]) == ("full", True)
+        assert (config["finetune_max_epochs"], config["finetune_batchnorm"]) == (2, "frozen")
         assert {p.name for p in out.iterdir()} == {
             "transfer.json",
             "transfer.md",
@@ -204,6 +227,46 @@ class TestTransferCV:
         assert "transfer beats local in" in stdout
         assert "spiking plsr" in stdout
         assert "skipped groups" in stdout
+
+    def test_replay_flags_reach_the_report(self, capsys, files, tmp_path):
+        out = tmp_path / "transfer"
+        status, _, stderr = run_cli(
+            capsys, "transfer-cv", "--data", str(files["grouped"]), "--group-column", "site",
+            "--target", "clay_pct", "--local-n", "8", "--spiking-model", "plsr",
+            "--epochs", "1", "--replay", "--local-share", "0.4", "--batchnorm", "adapt",
+            "--config", str(files["config"]), "--out", str(out),
+        )  # fmt: skip
+        assert status == 0, stderr
+        config = json.loads((out / "transfer.json").read_text())["config"]
+        assert config["finetune_replay"] is True
+        assert config["finetune_local_share"] == 0.4
+        assert config["finetune_batchnorm"] == "adapt"
+        assert "replaying the other groups' data" in (out / "transfer.md").read_text()
+
+    def test_epochs_zero_means_the_global_model_s(self, capsys, files, tmp_path, monkeypatch):
+        import specsoil.cli._transfer_cv as command
+
+        seen = {}
+
+        def fake(table, **kwargs):
+            seen.update(kwargs)
+            raise command.SpecsoilError("stop here")
+
+        monkeypatch.setattr(command, "transfer_cv", fake)
+        status, _, stderr = run_cli(
+            capsys, "transfer-cv", "--data", str(files["grouped"]), "--group-column", "site",
+            "--target", "clay_pct", "--epochs", "0", "--no-replay", "--out", str(tmp_path / "x"),
+        )  # fmt: skip
+        assert status == 2
+        assert "stop here" in stderr
+        assert seen["max_epochs"] is None
+        assert seen["replay"] is False
+        status, _, stderr = run_cli(
+            capsys, "transfer-cv", "--data", str(files["grouped"]), "--group-column", "site",
+            "--target", "clay_pct", "--epochs", "-1", "--out", str(tmp_path / "x"),
+        )  # fmt: skip
+        assert status == 2
+        assert "--epochs must be at least 1 (or 0" in stderr
 
     def test_needs_a_group_column(self, capsys, files, tmp_path):
         status, _, stderr = run_cli(

@@ -15,7 +15,7 @@ from matplotlib.image import imread
 
 from specsoil._errors import SpecsoilError
 from specsoil.evaluate import TransferResult, transfer_cv
-from specsoil.evaluate._transfer import RESULT_COLUMNS
+from specsoil.evaluate._transfer import RESULT_COLUMNS, transfer_markdown
 
 ISSUE_KEYS = {"group", "strategy", "target", "rmse", "r2", "n_test"}
 
@@ -173,6 +173,8 @@ class TestTransferCVErrors:
             ({"group_column": "region"}, "no column 'region'"),
             ({"spiking_models": ["plsr", "plsr"]}, "distinct names"),
             ({"spiking_models": ["nope"]}, "unknown recipe 'nope'"),
+            ({"replay": "yes"}, "replay must be True or False"),
+            ({"replay": True, "local_share": 0.0}, "local_share must be between 0 and 1"),
         ],
     )
     def test_rejects(self, grouped, kwargs, match):
@@ -252,6 +254,67 @@ class TestTransferCV:
             assert seen[k + 1][0] == "plsr"
             assert set(seen[k][1]) == set(seen[k + 1][1])
         assert set(seen[0][1]) != set(seen[2][1])  # repeat 2 draws other samples
+
+    def test_replay_fine_tunes_with_the_other_groups(self, grouped, monkeypatch):
+        """With replay the fine-tuning sees exactly the global model's training rows."""
+        pytest.importorskip("torch")
+        import specsoil.evaluate._transfer as module
+
+        calls: list[dict[str, Any]] = []
+        original = module.finetune_model
+
+        def spy(base, local, targets, **kwargs):
+            calls.append({"local": set(local.sample_ids), **kwargs})
+            return original(base, local, targets, **kwargs)
+
+        monkeypatch.setattr(module, "finetune_model", spy)
+        result = transfer_cv(
+            grouped,
+            group_column="site",
+            targets=["clay_pct"],
+            local_n=8,
+            model=TINY_CNN,
+            spiking_models=["plsr"],
+            max_epochs=1,
+            batchnorm="adapt",
+            replay=True,
+            local_share=0.3,
+        )
+        sites = grouped.metadata["site"].to_numpy()
+        ids = grouped.sample_ids.to_numpy()
+        assert [c["replay"].source for c in calls] == [grouped.source] * 2
+        for group, call in zip(["a", "b"], calls, strict=True):
+            # The other groups, the too-small one included; never a row of the left-out one.
+            assert set(call["replay"].sample_ids) == set(ids[sites != group])
+            assert call["local"] <= set(ids[sites == group])
+            assert (call["batchnorm"], call["local_share"]) == ("adapt", 0.3)
+        config = result.config
+        assert (config["finetune_replay"], config["finetune_local_share"]) == (True, 0.3)
+        assert config["finetune_batchnorm"] == "adapt"
+        assert np.isfinite(result.results["rmse"]).all()
+        assert (
+            "BatchNorm adapt, replaying the other groups' data with the K samples as 0.3 of "
+            "each epoch" in transfer_markdown(result)
+        )
+
+    def test_without_replay_fine_tuning_sees_the_local_samples_only(self, grouped, monkeypatch):
+        import specsoil.evaluate._transfer as module
+
+        calls: list[dict[str, Any]] = []
+        monkeypatch.setattr(module, "finetune_model", lambda base, *a, **k: calls.append(k) or base)
+        result = transfer_cv(
+            grouped,
+            group_column="site",
+            targets=["clay_pct"],
+            local_n=8,
+            model=dataclasses.replace(TINY_CNN, params={**TINY_CNN.params, "max_epochs": 1}),
+            spiking_models=["plsr"],
+            replay=False,
+        )
+        assert [c["replay"] for c in calls] == [None, None]
+        assert [c["batchnorm"] for c in calls] == ["frozen", "frozen"]
+        assert result.config["finetune_replay"] is False
+        assert result.config["finetune_local_share"] is None
 
     def test_sparse_targets_draw_local_samples_with_every_lab_value(self, grouped):
         pytest.importorskip("torch")

@@ -146,6 +146,85 @@ class TestFinetuneModel:
             finetune_model(base, unlabelled, base.targets)
 
 
+class TestBatchNormAndReplay:
+    def test_batchnorm_statistics_stay_the_base_s_by_default(self, base, halves):
+        def statistics(model):
+            net = _network(model).module_
+            return {
+                k: v.clone()
+                for k, v in net.state_dict().items()
+                if k.endswith(("running_mean", "running_var"))
+            }
+
+        before = statistics(base)
+        assert before
+        frozen = finetune_model(base, halves[1], base.targets, strategy="full", max_epochs=2)
+        assert frozen.training["finetune"]["batchnorm"] == "frozen"
+        after = statistics(frozen)
+        assert all(np.array_equal(before[k], after[k]) for k in before)
+        adapted = finetune_model(
+            base, halves[1], base.targets, strategy="full", max_epochs=2, batchnorm="adapt"
+        )
+        moved = statistics(adapted)
+        assert all(not np.array_equal(before[k], moved[k]) for k in before)
+
+    def test_replay_trains_on_the_replay_table(self, base, halves):
+        library, local = halves
+        settings = {"strategy": "head", "max_epochs": 5, "lr": 1e-2}
+        replayed = finetune_model(base, local, base.targets, replay=library, **settings)
+        plain = finetune_model(base, local, base.targets, **settings)
+        assert not np.allclose(replayed.predict(local), plain.predict(local))
+        record = replayed.training["finetune"]["replay"]
+        assert record == {"source": library.source, "n_samples": 40, "local_share": 0.5}
+        assert plain.training["finetune"]["replay"] is None
+        # Replayed lab values steer the fit: clay 100 higher in the replay rows lifts the
+        # clay predictions (by about 18 here) and leaves the carbon output as it was.
+        shifted = dataclasses.replace(
+            library, metadata=library.metadata.assign(clay_pct=library.metadata["clay_pct"] + 100)
+        )
+        lifted = finetune_model(base, local, base.targets, replay=shifted, **settings)
+        shift = np.mean(lifted.predict(local) - replayed.predict(local), axis=0)
+        assert shift[0] > 5.0
+        assert abs(shift[1]) < 1e-6
+
+    def test_replay_rows_without_lab_values_are_dropped(self, base, halves):
+        library, local = halves
+        clay = library.metadata["clay_pct"].to_numpy(dtype=float, copy=True)
+        carbon = library.metadata["total_carbon_pct"].to_numpy(dtype=float, copy=True)
+        clay[:10], carbon[:10] = np.nan, np.nan
+        sparse = dataclasses.replace(
+            library, metadata=library.metadata.assign(clay_pct=clay, total_carbon_pct=carbon)
+        )
+        tuned = finetune_model(base, local, base.targets, replay=sparse, max_epochs=1)
+        assert tuned.training["finetune"]["replay"]["n_samples"] == 30
+
+    @pytest.mark.parametrize(
+        ("kwargs", "match"),
+        [
+            ({"batchnorm": "train"}, "unknown BatchNorm mode 'train'"),
+            ({"replay": "LIBRARY", "local_share": 1.0}, "local_share must be between 0 and 1"),
+            ({"replay": "NO_CLAY"}, r"replay data lack target column\(s\) \['clay_pct'\]"),
+            ({"replay": "NO_VALUES"}, "replay data hold no lab value"),
+        ],
+    )
+    def test_rejects_bad_settings(self, base, halves, kwargs, match):
+        library = halves[0]
+        tables = {
+            "LIBRARY": library,
+            "NO_CLAY": dataclasses.replace(
+                library, metadata=library.metadata.drop(columns="clay_pct")
+            ),
+            "NO_VALUES": dataclasses.replace(
+                library,
+                metadata=library.metadata.assign(clay_pct=np.nan, total_carbon_pct=np.nan),
+            ),
+        }
+        if "replay" in kwargs:
+            kwargs = {**kwargs, "replay": tables[kwargs["replay"]]}
+        with pytest.raises(SpecsoilError, match=match):
+            finetune_model(base, halves[1], base.targets, max_epochs=1, **kwargs)
+
+
 class TestIsFinetunable:
     @pytest.mark.parametrize(
         ("recipe", "expected"),

@@ -11,7 +11,11 @@ torch = pytest.importorskip("torch")
 skops_io = pytest.importorskip("skops.io")
 
 from specsoil.train import CNNRegressor  # noqa: E402
-from specsoil.train._finetune import frozen_modules, prepare_for_finetuning  # noqa: E402
+from specsoil.train._finetune import (  # noqa: E402
+    batchnorm_layers,
+    frozen_modules,
+    prepare_for_finetuning,
+)
 from specsoil.train._module import SpectralLightningModule  # noqa: E402
 
 # cnn1d has BatchNorm and dropout in its blocks: what freezing must hold still.
@@ -78,9 +82,47 @@ class TestFreezing:
             assert not any(_changed(before, after, frozen).values()), frozen
         last = _changed(before, after, "blocks.2.")
         assert last["blocks.2.conv.weight"]
-        assert last["blocks.2.bn.weight"]
-        assert last["blocks.2.bn.running_mean"]  # a trainable block's statistics adapt
+        assert last["blocks.2.bn.weight"]  # BatchNorm's scale trains ...
+        assert not last["blocks.2.bn.running_mean"]  # ... on the base's statistics
+        assert not last["blocks.2.bn.running_var"]
         assert all(_changed(before, after, "head.").values())
+
+    @pytest.mark.parametrize("strategy", ["partial", "full"])
+    def test_batchnorm_statistics_are_held_by_default(self, base_bn, base_task, strategy):
+        _, _, (X_local, y_local), _ = base_task
+        before = _state(base_bn.module_)
+        stats = [k for k in before if k.endswith(("running_mean", "running_var"))]
+        assert len(stats) == 6  # three blocks with BatchNorm
+
+        def changed_stats(**kwargs):
+            tuned = base_bn.finetune(
+                X_local, y_local, strategy=strategy, max_epochs=2, val_fraction=0, **kwargs
+            )
+            after = _state(tuned.module_)
+            assert _changed(before, after, "blocks.2.")["blocks.2.conv.weight"]
+            return {k for k in stats if not torch.equal(before[k], after[k])}
+
+        assert changed_stats() == set()
+        adapted = changed_stats(batchnorm="adapt")
+        expected = (
+            {k for k in stats if k.startswith("blocks.2.")} if strategy == "partial" else set(stats)
+        )
+        assert adapted == expected
+
+    def test_batchnorm_layers_are_held_in_eval_mode(self, base_bn):
+        net, held = prepare_for_finetuning(
+            base_bn.module_, strategy="partial", n_outputs=None, trainable_blocks=1
+        )
+        assert held == ("blocks.0", "blocks.1", "blocks.2.bn")
+        assert batchnorm_layers(net) == ("blocks.0.bn", "blocks.1.bn", "blocks.2.bn")
+        _, adapt = prepare_for_finetuning(
+            base_bn.module_,
+            strategy="partial",
+            n_outputs=None,
+            trainable_blocks=1,
+            batchnorm="adapt",
+        )
+        assert adapt == ("blocks.0", "blocks.1")
 
     def test_full_changes_everything(self, base_bn, base_task):
         _, _, (X_local, y_local), _ = base_task
@@ -92,16 +134,24 @@ class TestFreezing:
 
     def test_frozen_stages_are_named(self, base_bn):
         net, frozen = prepare_for_finetuning(
-            base_bn.module_, strategy="partial", n_outputs=None, trainable_blocks=2
+            base_bn.module_,
+            strategy="partial",
+            n_outputs=None,
+            trainable_blocks=2,
+            batchnorm="adapt",
         )
         assert frozen == ("blocks.0",)
         assert frozen_modules(net) == frozen
         _, head_frozen = prepare_for_finetuning(
             base_bn.module_, strategy="head", n_outputs=3, trainable_blocks=1
         )
-        assert head_frozen == ("blocks",)
+        assert head_frozen == ("blocks",)  # BatchNorm layers are inside the frozen stages
         _, none = prepare_for_finetuning(
-            base_bn.module_, strategy="full", n_outputs=None, trainable_blocks=1
+            base_bn.module_,
+            strategy="full",
+            n_outputs=None,
+            trainable_blocks=1,
+            batchnorm="adapt",
         )
         assert none == ()
 
@@ -162,6 +212,75 @@ class TestTargets:
             return float(np.sqrt(np.mean((model.predict(X_test) - y_test) ** 2)))
 
         assert rmse(tuned) < 0.5 * rmse(base)
+
+
+class TestReplay:
+    """Fine-tuning with rehearsal: the local rows trained together with replayed old ones."""
+
+    def test_replay_rows_are_trained_on(self, base_task):
+        X, y, (X_local, y_local), _ = base_task
+        base = CNNRegressor(**FAST, max_epochs=1, val_fraction=0.0).fit(X, y)
+        kwargs = {
+            "strategy": "head",
+            "max_epochs": 5,
+            "lr": 3e-2,
+            "val_fraction": 0,
+            "random_state": 2,
+        }
+        plain = base.finetune(X_local[:10], y_local[:10], **kwargs)
+        replayed = base.finetune(X_local[:10], y_local[:10], replay_X=X, replay_y=y, **kwargs)
+        # Ten local rows in batches of 16 make one step an epoch; with 96 replay rows and
+        # the local ones repeated ten times (half of each epoch) there are 12.
+        assert not np.allclose(replayed.predict(X), plain.predict(X))
+        wrong = base.finetune(X_local[:10], y_local[:10], replay_X=X, replay_y=y + 100.0, **kwargs)
+        # Replayed targets steer the fit: 100 more on half of each epoch's rows moves the
+        # predictions up by tens (about 28 here); the local rows alone would not.
+        shift = np.mean(wrong.predict(X) - replayed.predict(X))
+        assert shift > 10.0
+
+    def test_local_share_repeats_local_rows(self, base_bn):
+        from specsoil.train._estimator import _Tuning, _with_replay
+
+        X_local = np.zeros((10, 1, 48), np.float32)
+        Y_local = np.zeros((10, 1), np.float32)
+        replay_X = np.ones((90, 1, 48), np.float32)
+        replay_Y = np.ones((90, 1), np.float32)
+
+        def local_rows(share):
+            tuning = _Tuning(
+                members=[base_bn.module_],
+                strategy="head",
+                new_head=False,
+                trainable_blocks=1,
+                block_lr_factor=1.0,
+                replay_X=replay_X,
+                replay_Y=replay_Y,
+                local_share=share,
+            )
+            X, Y = _with_replay(X_local, Y_local, tuning)
+            assert X.shape[0] == Y.shape[0]
+            assert int((Y == 1).sum()) == 90  # every replay row, once
+            return int((Y == 0).sum())
+
+        assert local_rows(0.5) == 90  # ten copies: half of the epoch
+        assert local_rows(0.25) == 30
+        assert local_rows(0.01) == 10  # never fewer than one copy of each local row
+
+    def test_replay_with_a_new_head_scales_on_all_values(self, base_bn, base_task):
+        X, y, (X_local, y_local), _ = base_task
+        tuned = base_bn.finetune(
+            X_local,
+            y_local,
+            new_head=True,
+            strategy="head",
+            max_epochs=1,
+            val_fraction=0,
+            replay_X=X,
+            replay_y=y,
+        )
+        pooled = np.concatenate([y_local, y])
+        np.testing.assert_allclose(tuned.target_mean_, [pooled.mean()])
+        np.testing.assert_allclose(tuned.target_scale_, [pooled.std()])
 
 
 class TestSmallSets:
@@ -232,6 +351,21 @@ class TestEstimatorContract:
             ({"val_fraction": 1.0}, "val_fraction must be a number in"),
             ({"max_epochs": 0}, "max_epochs must be an int >= 1"),
             ({"new_head": "yes"}, "new_head must be True or False"),
+            ({"batchnorm": "train"}, "batchnorm must be one of"),
+            ({"replay_X": np.zeros((4, 48))}, "both replay_X and replay_y"),
+            (
+                {"replay_X": np.zeros((4, 48)), "replay_y": np.zeros(5)},
+                "replay_y must have 4 rows",
+            ),
+            (
+                {"replay_X": np.zeros((4, 48)), "replay_y": np.zeros(4), "local_share": 1.0},
+                "local_share must be below 1",
+            ),
+            (
+                {"replay_X": np.zeros((4, 48)), "replay_y": np.zeros(4), "local_share": 0},
+                "local_share must be a finite number > 0",
+            ),
+            ({"replay_X": np.zeros((4, 40)), "replay_y": np.zeros(4)}, "features"),
         ],
     )
     def test_bad_arguments(self, base_bn, base_task, kwargs, match):

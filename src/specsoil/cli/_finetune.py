@@ -13,7 +13,12 @@ from specsoil._errors import SpecsoilError
 from specsoil.cli._common import add_run_flags, console, load_data, resolve_targets
 from specsoil.cli._train import _write_cnn_pictures
 from specsoil.config import load_config
-from specsoil.models import FINETUNE_STRATEGIES, SpectralModel, finetune_model
+from specsoil.models import (
+    FINETUNE_BATCHNORM,
+    FINETUNE_STRATEGIES,
+    SpectralModel,
+    finetune_model,
+)
 
 
 def add_parser(commands: Any) -> argparse.ArgumentParser:
@@ -39,6 +44,28 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--lr", type=float, help="fine-tuning learning rate of the head (default: the base model's)"
     )
+    parser.add_argument(
+        "--batchnorm",
+        choices=FINETUNE_BATCHNORM,
+        default="frozen",
+        help="frozen (default): BatchNorm layers keep the base model's running statistics; "
+        "adapt: those of unfrozen blocks re-estimate them from the local spectra",
+    )
+    parser.add_argument(
+        "--replay",
+        metavar="PATH",
+        help="spectra with lab values (e.g. the base model's training data) to fine-tune "
+        "on together with the local ones, so the network does not forget them; in "
+        "transfer-cv this worked best with --strategy full --epochs 40 "
+        "(docs/benchmarks.md, bench_transfer)",
+    )
+    parser.add_argument(
+        "--local-share",
+        type=float,
+        default=0.5,
+        help="with --replay: share of each epoch made of the local spectra, repeated to "
+        "reach it (default 0.5)",
+    )
     parser.add_argument("--name", help="name of the new model (default: <base name>-finetuned)")
     parser.add_argument("--out", required=True, help="model directory to write")
     parser.set_defaults(func=run)
@@ -51,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
         raise SpecsoilError(f"--epochs must be at least 1; got {args.epochs}")
     if args.lr is not None and not args.lr > 0:
         raise SpecsoilError(f"--lr must be positive; got {args.lr}")
+    if not 0.0 < args.local_share < 1.0:
+        raise SpecsoilError(f"--local-share must be between 0 and 1; got {args.local_share}")
     base = SpectralModel.load(args.base)
     config = load_config(args.config)
     data = args.data or config.data
@@ -64,6 +93,13 @@ def run(args: argparse.Namespace) -> int:
     # Without --target the base model's targets are kept, and so is its output layer.
     targets = resolve_targets(loaded, args.target or config.targets or base.targets, config)
     seed = args.seed if args.seed is not None else config.seed
+    replay = None
+    if args.replay is not None:
+        replay = load_data(
+            args.replay,
+            spectra_kind=args.spectra_kind or config.spectra_kind,
+            drop_invalid=args.drop_invalid or config.drop_invalid,
+        ).table
     model = finetune_model(
         base,
         loaded.table,
@@ -73,6 +109,9 @@ def run(args: argparse.Namespace) -> int:
         lr=args.lr,
         random_state=seed,
         name=args.name,
+        batchnorm=args.batchnorm,
+        replay=replay,
+        local_share=args.local_share,
     )
     out = model.save(Path(args.out))
     _write_cnn_pictures(model, loaded.table, out)
@@ -84,12 +123,17 @@ def run(args: argparse.Namespace) -> int:
         "epochs": args.epochs,
         "lr": args.lr,
         "seed": seed,
+        "batchnorm": args.batchnorm,
+        "replay": None if replay is None else replay.source,
+        "local_share": args.local_share if replay is not None else None,
     }
     atomic_write_text(out / "config.resolved.yaml", yaml.safe_dump(resolved, sort_keys=False))
     head = "new output layer" if model.training["finetune"]["new_head"] else "base output layer"
     console().print(
         f"fine-tuned {base.name!r} ({base.recipe}, {base.training.get('n_samples', '?')} "
         f"samples) on {loaded.table.n_samples} local samples for {', '.join(targets)} "
-        f"({args.strategy}, {head}); saved {model.name!r} to {out}/"
+        f"({args.strategy}, {head}"
+        + (f", replaying {replay.n_samples} spectra" if replay is not None else "")
+        + f"); saved {model.name!r} to {out}/"
     )
     return 0

@@ -16,8 +16,15 @@ from rich.table import Table
 from specsoil._atomic import atomic_write_text
 from specsoil._errors import SpecsoilError
 from specsoil.cli._common import add_run_flags, console, load_run, resolve_models
-from specsoil.evaluate import TransferResult, transfer_cv
-from specsoil.models import FINETUNE_STRATEGIES
+from specsoil.evaluate import (
+    TRANSFER_EPOCHS,
+    TRANSFER_LOCAL_SHARE,
+    TRANSFER_REPLAY,
+    TRANSFER_STRATEGY,
+    TransferResult,
+    transfer_cv,
+)
+from specsoil.models import FINETUNE_BATCHNORM, FINETUNE_STRATEGIES
 
 DEFAULT_MODEL = "cnn1d"
 DEFAULT_SPIKING = ("plsr", "mbl")
@@ -53,12 +60,39 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--strategy",
         choices=FINETUNE_STRATEGIES,
-        default="partial",
-        help="fine-tuning strategy (default partial)",
+        default=TRANSFER_STRATEGY,
+        help=f"fine-tuning strategy (default {TRANSFER_STRATEGY})",
     )
-    parser.add_argument("--epochs", type=int, help="fine-tuning epochs (default: the base model's)")
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=TRANSFER_EPOCHS,
+        help=f"fine-tuning epochs (default {TRANSFER_EPOCHS}; 0: the global model's)",
+    )
     parser.add_argument(
         "--lr", type=float, help="fine-tuning learning rate of the head (default: the base model's)"
+    )
+    parser.add_argument(
+        "--batchnorm",
+        choices=FINETUNE_BATCHNORM,
+        default="frozen",
+        help="frozen (default): BatchNorm layers keep the global model's running statistics "
+        "while fine-tuning; adapt: those of unfrozen blocks re-estimate them",
+    )
+    parser.add_argument(
+        "--replay",
+        action=argparse.BooleanOptionalAction,
+        default=TRANSFER_REPLAY,
+        help="fine-tune on the K samples together with the other groups' data "
+        "(rehearsal, the network's analogue of spiking; --no-replay: the K samples only; "
+        f"default {'on' if TRANSFER_REPLAY else 'off'})",
+    )
+    parser.add_argument(
+        "--local-share",
+        type=float,
+        default=TRANSFER_LOCAL_SHARE,
+        help="with --replay: share of each fine-tuning epoch made of the K samples "
+        f"(default {TRANSFER_LOCAL_SHARE})",
     )
     parser.add_argument(
         "--repeats", type=int, default=1, help="draws of the K local samples per group (default 1)"
@@ -70,8 +104,10 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``specsoil transfer-cv``."""
-    if args.epochs is not None and args.epochs < 1:
-        raise SpecsoilError(f"--epochs must be at least 1; got {args.epochs}")
+    if args.epochs < 0:
+        raise SpecsoilError(
+            f"--epochs must be at least 1 (or 0: the global model's); got {args.epochs}"
+        )
     run_ = load_run(args)
     config, seed, loaded, targets = run_.config, run_.seed, run_.loaded, run_.targets
     group_column = args.group_column or config.group_column
@@ -99,8 +135,11 @@ def run(args: argparse.Namespace) -> int:
             strategy=args.strategy,
             repeats=args.repeats,
             seed=seed,
-            max_epochs=args.epochs,
+            max_epochs=args.epochs or None,
             lr=args.lr,
+            batchnorm=args.batchnorm,
+            replay=args.replay,
+            local_share=args.local_share,
             progress=advance,
         )
     out = Path(args.out)

@@ -22,6 +22,10 @@ from specsoil.evaluate._splits import (
     train_test_column,
 )
 from specsoil.evaluate._transfer import (
+    TRANSFER_EPOCHS,
+    TRANSFER_LOCAL_SHARE,
+    TRANSFER_REPLAY,
+    TRANSFER_STRATEGY,
     ModelSpecLike,
     TransferResult,
     plot_transfer_rmse,
@@ -37,6 +41,10 @@ from specsoil.evaluate._tuning import (
 )
 
 __all__ = [
+    "TRANSFER_EPOCHS",
+    "TRANSFER_LOCAL_SHARE",
+    "TRANSFER_REPLAY",
+    "TRANSFER_STRATEGY",
     "VALIDATION_TITLES",
     "CVResult",
     "Fold",

@@ -17,20 +17,39 @@ from specsoil.models._recipes import (
     recipe_estimator,
     recipe_preprocessing,
 )
-from specsoil.models._spectral_model import SpectralModel
+from specsoil.models._spectral_model import ConformalOption, SpectralModel
 from specsoil.models._streaming import fit_model_stream
 from specsoil.models._svr import SVRCV
 from specsoil.models._transfer import (
+    FINETUNE_BATCHNORM,
     FINETUNE_STRATEGIES,
+    FinetuneBatchNorm,
     FinetuneStrategy,
     finetune_model,
     is_finetunable,
 )
+from specsoil.models._uncertainty import (
+    DEFAULT_CALIBRATION_FRACTION,
+    DEFAULT_CONFORMAL_FOLDS,
+    DEFAULT_DOMAIN_CONFIDENCE,
+    ApplicabilityDomain,
+    ConformalCalibration,
+    DomainAssessment,
+)
 
 __all__ = [
+    "DEFAULT_CALIBRATION_FRACTION",
+    "DEFAULT_CONFORMAL_FOLDS",
+    "DEFAULT_DOMAIN_CONFIDENCE",
+    "FINETUNE_BATCHNORM",
     "FINETUNE_STRATEGIES",
     "SVRCV",
+    "ApplicabilityDomain",
+    "ConformalCalibration",
+    "ConformalOption",
     "CubistRegressor",
+    "DomainAssessment",
+    "FinetuneBatchNorm",
     "FinetuneStrategy",
     "MemoryBasedLearning",
     "OptionalDependencyError",

@@ -29,6 +29,17 @@ FINETUNE_STRATEGIES: tuple[FinetuneStrategy, ...] = ("head", "partial", "full")
 """``head``: only the output layer trains; ``partial``: also the last block, at a lower
 learning rate; ``full``: every weight."""
 
+# finetune_model's defaults (partial, the base's epochs, BatchNorm statistics frozen, no
+# replay) come from bench_transfer (docs/benchmarks.md): without replay, partial had the
+# lowest mean RMSE ratio to spiking (1.21; head 1.23, full for 40 epochs 1.23), and freezing
+# the BatchNorm statistics never hurt and helped a lot at low learning rates (partial, 60
+# epochs at 3e-4: 1.34 against 1.58). Replay did better still (full, 40 epochs: 1.17) but
+# needs the base's data, which a saved model does not carry, so it is opt-in here.
+FinetuneBatchNorm = Literal["frozen", "adapt"]
+FINETUNE_BATCHNORM: tuple[FinetuneBatchNorm, ...] = ("frozen", "adapt")
+"""``frozen``: BatchNorm layers keep the base's running statistics (their scale and shift
+still train where unfrozen); ``adapt``: unfrozen ones re-estimate them from the local data."""
+
 
 def _locate_network(pipeline: Pipeline) -> tuple[list[Any], Any, list[str]]:
     """The transforms in front of a recipe's estimator, the estimator, and the path to it.
@@ -107,6 +118,35 @@ def _check_targets(
     return Y
 
 
+def _network_input(
+    base: SpectralModel, transforms: list[Any], table: SpectraTable
+) -> NDArray[np.floating]:
+    """Spectra on the base's grid through its fitted transforms (never refitted)."""
+    X_net: Any = base.align(table)
+    for step in transforms:
+        X_net = step.transform(X_net)
+    return np.asarray(X_net)
+
+
+def _replay_rows(
+    base: SpectralModel, transforms: list[Any], replay: SpectraTable, targets: list[str]
+) -> tuple[NDArray[np.floating], NDArray[np.float64]]:
+    """Network inputs and lab values of the replay rows that hold any value of ``targets``."""
+    missing = [t for t in targets if t not in replay.numeric_columns()]
+    if missing:
+        raise SpecsoilError(
+            f"{replay.source}: replay data lack target column(s) {missing}; "
+            f"numeric columns: {replay.numeric_columns()}"
+        )
+    Y = replay.targets(targets)
+    rows = np.flatnonzero(np.isfinite(Y).any(axis=1))
+    if rows.size == 0:
+        raise SpecsoilError(f"{replay.source}: replay data hold no lab value of {targets}")
+    if rows.size < replay.n_samples:
+        replay, Y = replay.subset(rows), Y[rows]
+    return _network_input(base, transforms, replay), Y
+
+
 def finetune_model(
     base: SpectralModel,
     table: SpectraTable,
@@ -117,6 +157,9 @@ def finetune_model(
     lr: float | None = None,
     random_state: int = 0,
     name: str | None = None,
+    batchnorm: FinetuneBatchNorm = "frozen",
+    replay: SpectraTable | None = None,
+    local_share: float = 0.5,
 ) -> SpectralModel:
     """Adapt a fitted CNN model to local spectra.
 
@@ -125,6 +168,10 @@ def finetune_model(
     samples), and the network is fine-tuned on them. When ``targets`` differ from the base
     model's, the network gets a new output layer, fitted with target scaling from the local
     data.
+
+    With ``replay`` (fine-tuning with rehearsal, the network's analogue of spiking), the
+    network trains on the local samples together with the replay samples, typically the
+    base's own training data, the local ones repeated to make ``local_share`` of each epoch.
 
     Args:
         base: A fitted model whose estimator is a CNN (``cnn1d``, ``seed_cnn``, ...).
@@ -136,35 +183,52 @@ def finetune_model(
         lr: Learning rate of the head; None: the base network's ``lr``.
         random_state: Seed of the validation split, shuffling and any new head.
         name: Name of the new model; default ``"<base name>-finetuned"``.
+        batchnorm: ``"frozen"`` (BatchNorm layers keep the base's running statistics) or
+            ``"adapt"`` (unfrozen ones re-estimate them from the local data).
+        replay: Spectra with lab values of ``targets`` to rehearse on (rows without any
+            are dropped); None: the local samples only.
+        local_share: With ``replay``, the share of each epoch made of local samples.
 
     Returns:
         A new model with the base's grid and preprocessing and the fine-tuned network; its
         ``training`` summary records where it came from (``finetuned_from``).
 
     Raises:
-        SpecsoilError: If the base is not a CNN, the strategy is unknown, the local spectra do
-            not cover the base's range, or a target has fewer than 2 lab values.
+        SpecsoilError: If the base is not a CNN, the strategy, BatchNorm mode or local
+            share is invalid, the local or replay spectra do not cover the base's range, a
+            target has fewer than 2 lab values, or the replay data lack a target.
     """
     if strategy not in FINETUNE_STRATEGIES:
         raise SpecsoilError(
             f"unknown fine-tuning strategy {strategy!r}; expected one of {FINETUNE_STRATEGIES}"
         )
+    if batchnorm not in FINETUNE_BATCHNORM:
+        raise SpecsoilError(
+            f"unknown BatchNorm mode {batchnorm!r}; expected one of {FINETUNE_BATCHNORM}"
+        )
+    if replay is not None and not 0.0 < local_share < 1.0:
+        raise SpecsoilError(f"local_share must be between 0 and 1 (exclusive); got {local_share}")
     require_torch("fine-tuning")
     transforms, network, path = _split_pipeline(base)
     targets = list(targets)
     new_head = targets != list(base.targets)
     Y = _check_targets(table, targets, new_head=new_head)
-    X_net: Any = base.align(table)
-    for step in transforms:  # fitted on the base's data; never refitted on the local samples
-        X_net = step.transform(X_net)
+    # The transforms were fitted on the base's data; never refitted on the local samples.
+    X_net = _network_input(base, transforms, table)
+    replay_X, replay_Y = (
+        _replay_rows(base, transforms, replay, targets) if replay is not None else (None, None)
+    )
     logger.info(
-        "fine-tuning %r (%s, trained on %s samples) on %d local samples: strategy %s, %s head",
+        "fine-tuning %r (%s, trained on %s samples) on %d local samples: strategy %s, %s "
+        "head, BatchNorm %s, %s",
         base.name,
         base.recipe,
         base.training.get("n_samples", "?"),
         table.n_samples,
         strategy,
         "new" if new_head else "kept",
+        batchnorm,
+        "no replay" if replay_Y is None else f"replay of {len(replay_Y)} samples",
     )
     # One target goes in 1-D, like every fit in specsoil, so predict returns the same shape.
     y = Y[:, 0] if Y.shape[1] == 1 else Y
@@ -176,6 +240,10 @@ def finetune_model(
         max_epochs=max_epochs,
         lr=lr,
         random_state=random_state,
+        batchnorm=batchnorm,
+        replay_X=replay_X,
+        replay_y=replay_Y,
+        local_share=local_share,
     )
     summary = _training_summary(table, targets, Y)
     summary["finetuned_from"] = {
@@ -192,7 +260,15 @@ def finetune_model(
         "max_epochs": max_epochs,
         "lr": lr,
         "random_state": random_state,
+        "batchnorm": batchnorm,
+        "replay": None,
     }
+    if replay is not None and replay_Y is not None:
+        summary["finetune"]["replay"] = {
+            "source": replay.source,
+            "n_samples": len(replay_Y),
+            "local_share": local_share,
+        }
     return SpectralModel(
         name=name or f"{base.name}-finetuned",
         recipe=base.recipe,

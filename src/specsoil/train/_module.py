@@ -50,7 +50,8 @@ class SpectralLightningModule(pl.LightningModule):
         monitor: The epoch metric the plateau schedule watches.
         frozen: Dotted names of sub-modules of ``net`` held in eval mode during training
             (frozen stages of a fine-tuned network, so their BatchNorm statistics and
-            dropout stay as they were).
+            dropout stay as they were, and BatchNorm layers whose statistics are held while
+            their scale and shift train).
         backbone_lr_factor: Learning rate of the parameters outside ``net.head``, as a
             fraction of ``lr`` (fine-tuning: the head learns faster than the features).
         schedule_per_epoch: Step ``"onecycle"`` and ``"cosine"`` once per epoch over
