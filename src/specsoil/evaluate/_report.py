@@ -158,6 +158,19 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+def configuration_markdown(config: Mapping[str, Any]) -> list[str]:
+    """A report's closing "Configuration" section: every setting of the run, as JSON."""
+    return [
+        "",
+        "## Configuration",
+        "",
+        "```json",
+        json.dumps(_jsonable(config), indent=2, allow_nan=False),
+        "```",
+        "",
+    ]
+
+
 def _records(frame: pd.DataFrame, columns: tuple[str, ...]) -> list[dict[str, Any]]:
     return [
         {column: _jsonable(row[column]) for column in columns}
@@ -200,15 +213,7 @@ def _markdown(result: CVResult, plots: dict[str, str], config: Mapping[str, Any]
         lines += ["", f"![Observed vs predicted {target}]({plot})"]
     lines += ["", "## Fit time", "", "| model | seconds |", "|---|---|"]
     lines += [f"| {model} | {seconds:.2f} |" for model, seconds in result.fit_seconds.items()]
-    lines += [
-        "",
-        "## Configuration",
-        "",
-        "```json",
-        json.dumps(_jsonable(config), indent=2, allow_nan=False),
-        "```",
-        "",
-    ]
+    lines += configuration_markdown(config)
     return "\n".join(lines)
 
 
@@ -348,15 +353,7 @@ def _validation_markdown(
     for model in first.fit_seconds:
         cells = [f"{results[v].fit_seconds.get(model, math.nan):.2f}" for v in names]
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
-    lines += [
-        "",
-        "## Configuration",
-        "",
-        "```json",
-        json.dumps(_jsonable(config), indent=2, allow_nan=False),
-        "```",
-        "",
-    ]
+    lines += configuration_markdown(config)
     return "\n".join(lines)
 
 
