@@ -10,21 +10,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from specsoil._errors import SpecsoilError
+from specsoil.maps._deps import require_maps_module
 from specsoil.maps._grid import Grid
 
 logger = logging.getLogger(__name__)
 
 
 def _require(module: str) -> Any:
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise SpecsoilError(
-            f"boundaries need {module.split('.')[0]}; install the maps extra: "
-            "pip install 'specsoil[maps]'"
-        ) from None
+    return require_maps_module(module, "boundaries")
 
 
 def read_boundary(path: str | Path, *, crs: str) -> Any:

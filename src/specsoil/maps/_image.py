@@ -43,6 +43,7 @@ from specsoil._atomic import atomic_path
 from specsoil._errors import SpecsoilError
 from specsoil.data import SPECTRA_KINDS, SpectraKind, SpectraTable, detect_spectra_kind
 from specsoil.data import to_absorbance as _to_absorbance
+from specsoil.maps._deps import require_maps_module
 from specsoil.models import SpectralModel
 from specsoil.models._spectral_model import align_spectra
 
@@ -193,14 +194,7 @@ class ImageMapResult:
 
 def require_rasterio(what: str) -> Any:
     """Import and return rasterio, or raise a clear error naming the extra to install."""
-    try:
-        import rasterio
-    except ImportError as exc:
-        raise SpecsoilError(
-            f"{what} needs rasterio, which is not installed; install it with: "
-            "pip install 'specsoil[maps]'"
-        ) from exc
-    return rasterio
+    return require_maps_module("rasterio", what)
 
 
 def read_wavelengths_file(path: str | Path) -> NDArray[np.float64]:

@@ -43,6 +43,7 @@ from numpy.typing import NDArray
 
 from specsoil._errors import SpecsoilError
 from specsoil.evaluate import kfold_splits, regression_metrics
+from specsoil.maps._deps import require_maps_module
 
 logger = logging.getLogger(__name__)
 
@@ -111,13 +112,7 @@ class VariogramFit:
 
 
 def _require_gstools() -> Any:
-    try:
-        import gstools
-    except ImportError:
-        raise SpecsoilError(
-            "kriging needs gstools; install the maps extra: pip install 'specsoil[maps]'"
-        ) from None
-    return gstools
+    return require_maps_module("gstools", "kriging")
 
 
 def _check_points(

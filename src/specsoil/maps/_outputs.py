@@ -12,7 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from specsoil._atomic import atomic_path, atomic_write_text
-from specsoil._errors import SpecsoilError
+from specsoil.maps._deps import require_maps_module
 from specsoil.maps._grid import Grid
 from specsoil.maps._interpolate import VariogramFit
 
@@ -24,13 +24,7 @@ MAX_HTML_MARKERS = 5000
 
 
 def _rasterio() -> Any:
-    try:
-        import rasterio
-    except ImportError:
-        raise SpecsoilError(
-            "GeoTIFF output needs rasterio; install the maps extra: pip install 'specsoil[maps]'"
-        ) from None
-    return rasterio
+    return require_maps_module("rasterio", "GeoTIFF output")
 
 
 def write_geotiff(
@@ -285,15 +279,11 @@ def write_html(
         random_state: Seed for the marker subset when there are more than
             ``MAX_HTML_MARKERS`` samples.
     """
-    try:
-        import folium
-        from branca.colormap import LinearColormap
-    except ImportError:
-        raise SpecsoilError(
-            "HTML maps need folium; install the maps extra: pip install 'specsoil[maps]'"
-        ) from None
+    folium = require_maps_module("folium", "HTML maps")
+    from branca.colormap import LinearColormap  # installed with folium
     from matplotlib import colormaps
-    from pyproj import Transformer
+
+    Transformer = require_maps_module("pyproj", "HTML maps").Transformer
 
     finite = values[np.isfinite(values)]
     vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
