@@ -262,20 +262,7 @@ def _check_close(got: NDArray[np.float64], expected: NDArray[np.float64], label:
 
 def _spectrogram(step: Spectrogram, n_features: int) -> MagnitudeSTFT:
     """The STFT of :class:`Spectrogram` as two matrices, captured with scipy on the identity."""
-    from scipy.signal import stft
-
-    nperseg, noverlap = step._check_params(n_features)
-    _, _, coefficients = stft(
-        np.eye(n_features),
-        window=step.window,
-        nperseg=nperseg,
-        noverlap=noverlap,
-        boundary="zeros",
-        padded=True,
-        detrend=False,
-        scaling="spectrum",
-        axis=-1,
-    )  # (L, F, T), complex: the same call as Spectrogram.transform
+    coefficients = step.stft(np.eye(n_features))  # (L, F, T), complex
     shape = (int(coefficients.shape[1]), int(coefficients.shape[2]))
     flat = coefficients.reshape(n_features, -1)  # (L, F * T)
     return MagnitudeSTFT(

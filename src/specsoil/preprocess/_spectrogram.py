@@ -150,6 +150,30 @@ class Spectrogram(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         self.frame_positions_ = np.arange(n_frames, dtype=np.float64) * (nperseg - noverlap)
         return self
 
+    def stft(self, spectra: NDArray[np.float64]) -> NDArray[np.complex128]:
+        """The complex short-time Fourier transform behind :meth:`transform`.
+
+        Args:
+            spectra: Spectra, shape (n_samples, n_bands).
+
+        Returns:
+            Coefficients, shape (n_samples, F, T). The ONNX export applies it to the
+            identity matrix to capture the transform as fixed matrices.
+        """
+        nperseg, noverlap = self._check_params(spectra.shape[1])
+        _, _, coefficients = stft(
+            spectra,
+            window=self.window,
+            nperseg=nperseg,
+            noverlap=noverlap,
+            boundary="zeros",
+            padded=True,
+            detrend=False,
+            scaling="spectrum",
+            axis=-1,
+        )
+        return np.asarray(coefficients, dtype=np.complex128)
+
     def transform(self, X: ArrayLike) -> NDArray[np.float64]:
         """Return the (log-)magnitude spectrogram of every spectrum.
 
@@ -162,19 +186,7 @@ class Spectrogram(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         """
         check_is_fitted(self)
         spectra: NDArray[np.float64] = validate_data(self, X, dtype=np.float64, reset=False)
-        nperseg, noverlap = self._check_params(spectra.shape[1])
-        _, _, coefficients = stft(
-            spectra,
-            window=self.window,
-            nperseg=nperseg,
-            noverlap=noverlap,
-            boundary="zeros",
-            padded=True,
-            detrend=False,
-            scaling="spectrum",
-            axis=-1,
-        )  # (N, F, T), complex
-        magnitude: NDArray[np.float64] = np.abs(coefficients)
+        magnitude: NDArray[np.float64] = np.abs(self.stft(spectra))
         if self.log:
             magnitude = np.log(magnitude + float(self.eps))
         return magnitude[:, np.newaxis, :, :]  # (N, 1, F, T)
