@@ -91,6 +91,17 @@ class TestConformalQuantile:
         lower, upper = cal.interval(np.zeros((3, 1)), 0.9)  # 10 rows suffice for 90 %
         np.testing.assert_allclose(upper - lower, 2.0)
 
+    @pytest.mark.parametrize(("confidence", "needed"), [(0.8, 4), (0.9, 9), (0.95, 19)])
+    def test_warning_names_the_rows_that_would_suffice(self, caplog, confidence, needed):
+        # (1 - alpha) / alpha rows give a finite bound; round-off once made 0.9 ask for 10.
+        assert conformal_rank(needed, 1 - confidence) <= needed
+        truth = np.zeros((needed - 1, 1))
+        cal = ConformalCalibration.from_predictions("split", ["y"], truth, truth + 1.0)
+        with caplog.at_level(logging.WARNING):
+            lower, _ = cal.interval(np.zeros((1, 1)), confidence)
+        assert np.isneginf(lower).all()
+        assert f"needs at least {needed})" in caplog.text
+
     def test_cv_plus_matches_the_definition(self):
         rng = np.random.default_rng(3)
         n, n_new, k = 23, 7, 4
@@ -315,6 +326,26 @@ class TestFitAndSave:
         np.savez(pickled / DOMAIN_FILE, **arrays)
         with pytest.raises(SpecsoilError, match=f"{DOMAIN_FILE}: cannot be read"):
             SpectralModel.load(pickled)
+
+    def test_inconsistent_calibration_or_domain_arrays_are_an_error(self, tmp_path):
+        X, Y = synthetic(60, 2)
+        model_dir = SpectralModel.fit(
+            table_of(X, Y), ["y0"], recipe="plsr", preprocessing=[], params=PLSR, conformal="cv+"
+        ).save(tmp_path / "m")
+        with np.load(model_dir / CONFORMAL_FILE) as saved:
+            calibration = dict(saved)
+        with np.load(model_dir / DOMAIN_FILE) as saved:
+            domain = dict(saved)
+        folds = tmp_path / "folds"
+        shutil.copytree(model_dir, folds)
+        np.savez(folds / CONFORMAL_FILE, **{**calibration, "folds": calibration["folds"] + 3})
+        with pytest.raises(SpecsoilError, match=f"{CONFORMAL_FILE}: fold ids"):
+            SpectralModel.load(folds)
+        pca = tmp_path / "pca"
+        shutil.copytree(model_dir, pca)
+        np.savez(pca / DOMAIN_FILE, **{**domain, "mean": domain["mean"][:-1]})
+        with pytest.raises(SpecsoilError, match=f"{DOMAIN_FILE}: inconsistent PCA arrays"):
+            SpectralModel.load(pca)
 
 
 @pytest.fixture(scope="module")

@@ -95,7 +95,8 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         metavar="DIST",
-        help="for leave-location-out, samples closer than DIST map units share a location "
+        help="for leave-location-out, samples within DIST map units of each other (chained) "
+        "share a location "
         "(default 0: only identical coordinates)",
     )
     add_coordinate_flags(parser)

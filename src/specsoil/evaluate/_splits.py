@@ -35,7 +35,7 @@ class Fold:
     """One train/test split of the rows of a table.
 
     Attributes:
-        name: Fold label written in the outputs (``"fold01"``, a group value, ``"test"``).
+        name: Fold label written in the outputs (``"fold1"``, a group value, ``"test"``).
         train: 0-based row positions used for fitting, shape (n_train,).
         test: 0-based row positions predicted, shape (n_test,), disjoint from ``train``.
     """
@@ -71,7 +71,7 @@ def kfold_splits(n: int, *, n_splits: int = 10, random_state: int = 0) -> list[F
         random_state: Seed of the shuffle; the same seed gives the same folds.
 
     Returns:
-        ``n_splits`` folds named ``fold01``, ``fold02``, ...
+        ``n_splits`` folds named ``fold1``, ``fold2``, ...
 
     Raises:
         SpecsoilError: If ``n_splits`` is below 2 or above ``n``.
@@ -497,7 +497,7 @@ def spatial_block_splits(
         random_state: Seed of the block shuffle; the same seed gives the same folds.
 
     Returns:
-        ``n_splits`` folds named ``block01``, ``block02``, ...
+        ``n_splits`` folds named ``block1``, ``block2``, ... (``block01`` from 10 folds on)
 
     Raises:
         SpecsoilError: If ``block_size`` is not positive, or fewer than ``n_splits`` blocks
@@ -520,13 +520,15 @@ def location_groups(x: ArrayLike, y: ArrayLike, *, tolerance: float = 0.0) -> ND
     """Group samples taken at the same place: one group number per location.
 
     With ``tolerance`` 0 only identical coordinates share a location. With a positive
-    tolerance, points closer than it (Euclidean, map units) are linked, and chains of such
-    links form one location (single linkage), so a location is never split by the tolerance.
+    tolerance, points at most that far apart (Euclidean, map units) are linked, and chains
+    of such links form one location (single linkage), so a location is never split by the
+    tolerance; two samples of one location may then lie further apart than the tolerance.
 
     Args:
         x: Eastings (or any x), shape (n,).
         y: Northings in the same units, shape (n,).
-        tolerance: Largest distance, in map units, between two samples of one location.
+        tolerance: Largest distance, in map units, between a sample and its nearest
+            neighbour in the same location.
 
     Returns:
         Location numbers 0..n_locations-1, shape (n,).
@@ -576,12 +578,12 @@ def location_splits(
     Args:
         x: Eastings (or any x), shape (n,).
         y: Northings in the same units, shape (n,).
-        tolerance: Largest distance, in map units, between samples of one location.
+        tolerance: Linking distance of :func:`location_groups`, in map units.
         n_splits: Number of folds; None for one fold per location.
         random_state: Seed of the location shuffle.
 
     Returns:
-        Folds named ``loc01``, ``loc02``, ...
+        Folds named ``loc1``, ``loc2``, ... (zero-padded to the width of the fold count)
 
     Raises:
         SpecsoilError: If every sample is at one location, or ``tolerance``/``n_splits``

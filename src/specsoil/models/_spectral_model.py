@@ -472,12 +472,23 @@ def _load_conformal(path: Path, targets: Sequence[str]) -> ConformalCalibration:
             f"{path}: not a conformal calibration for targets {list(targets)} (method "
             f"{method!r}, residuals of shape {residuals.shape})"
         )
+    folds = np.asarray(arrays["folds"], dtype=np.int64)
+    n_folds = int(arrays["n_folds"])
+    # interval() indexes the fold models by these ids: a mismatch would fail there, unexplained.
+    if folds.shape != (residuals.shape[0],) or (
+        folds.size and (folds.min() < 0 or folds.max() >= n_folds)
+    ):
+        raise SpecsoilError(
+            f"{path}: fold ids of shape {folds.shape} (range {folds.min(initial=0)}.."
+            f"{folds.max(initial=0)}) do not match {residuals.shape[0]} residual rows and "
+            f"{n_folds} folds"
+        )
     return ConformalCalibration(
         method="split" if method == "split" else "cv+",
         targets=tuple(targets),
         residuals=residuals,
-        folds=np.asarray(arrays["folds"], dtype=np.int64),
-        n_folds=int(arrays["n_folds"]),
+        folds=folds,
+        n_folds=n_folds,
     )
 
 
@@ -503,10 +514,23 @@ def _load_domain(path: Path) -> ApplicabilityDomain:
         "reference_q",
     )
     arrays = _read_npz(path, keys)
+    mean = np.asarray(arrays["mean"], dtype=np.float64)
+    components = np.asarray(arrays["components"], dtype=np.float64)
+    score_variances = np.asarray(arrays["score_variances"], dtype=np.float64)
+    if (
+        mean.ndim != 1
+        or components.ndim != 2
+        or components.shape[1] != mean.size
+        or score_variances.shape != (components.shape[0],)
+    ):
+        raise SpecsoilError(
+            f"{path}: inconsistent PCA arrays (mean {mean.shape}, components "
+            f"{components.shape}, score variances {score_variances.shape})"
+        )
     return ApplicabilityDomain(
-        mean=np.asarray(arrays["mean"], dtype=np.float64),
-        components=np.asarray(arrays["components"], dtype=np.float64),
-        score_variances=np.asarray(arrays["score_variances"], dtype=np.float64),
+        mean=mean,
+        components=components,
+        score_variances=score_variances,
         explained_variance=float(arrays["explained_variance"]),
         reference_t2=np.asarray(arrays["reference_t2"], dtype=np.float64),
         reference_q=np.asarray(arrays["reference_q"], dtype=np.float64),
