@@ -75,12 +75,29 @@ class TestReadBoundary:
         assert polygon.area == pytest.approx(100.0)
         assert "no CRS" in caplog.text
 
+    def test_stray_lines_of_a_repaired_polygon_are_dropped(self, tmp_path):
+        # a ring with a spike: make_valid returns the square plus the spike as a LineString
+        spiked = [(146.0, -35.1), (146.1, -35.1), (146.1, -35.0), (146.1, -34.9)]
+        spiked += [(146.1, -35.0), (146.0, -35.0), (146.0, -35.1)]
+        polygon = read_boundary(_geojson(tmp_path / "spike.geojson", [spiked]), crs=UTM)
+        assert polygon.geom_type == "Polygon"  # plot_map draws exteriors: lines have none
+        expected = shapely.Polygon([_utm(*p) for p in SQUARE])
+        assert polygon.symmetric_difference(expected).area < 1e-6 * expected.area
+
+    @pytest.mark.filterwarnings("ignore:Non closed ring detected")
     def test_errors(self, tmp_path):
         with pytest.raises(SpecsoilError, match="not found"):
             read_boundary(tmp_path / "missing.geojson", crs=UTM)
         line = _geojson(tmp_path / "line.geojson", [[146.0, -35.0], [146.1, -35.1]], "LineString")
         with pytest.raises(SpecsoilError, match="must hold polygons"):
             read_boundary(line, crs=UTM)
+        flat_ring = [(146.0, -35.0), (146.1, -35.0), (146.05, -35.0), (146.0, -35.0)]
+        flat = _geojson(tmp_path / "flat.geojson", [flat_ring])
+        with pytest.raises(SpecsoilError, match="enclose no area"):
+            read_boundary(flat, crs=UTM)
+        unclosed = _geojson(tmp_path / "open.geojson", [[*SQUARE[:-1], (146.0, -35.05)]])
+        with pytest.raises(SpecsoilError, match=r"open\.geojson: cannot read the boundary"):
+            read_boundary(unclosed, crs=UTM)
         junk = tmp_path / "junk.geojson"
         junk.write_text("not a geojson")
         with pytest.raises(SpecsoilError, match="cannot read the boundary"):

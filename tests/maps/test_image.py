@@ -356,6 +356,9 @@ def test_unreachable_scheduler_is_a_clear_error(tmp_path, table, model, monkeypa
     )
     with pytest.raises(SpecsoilError, match="cannot reach the dask scheduler"):
         map_image(model, image, tmp_path / "out.tif", scheduler="tcp://127.0.0.1:1")
+    with pytest.raises(SpecsoilError, match="missing port number"):
+        map_image(model, image, tmp_path / "out.tif", scheduler="localhost")
+    assert not (tmp_path / "out.tif").exists()
 
 
 @pytest.mark.parametrize(

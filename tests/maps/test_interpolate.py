@@ -117,6 +117,23 @@ class TestOrdinaryKriging:
         assert np.max(np.abs(local_estimate - global_estimate)) < 0.1 * spread
         assert np.allclose(local_var, global_var, rtol=0.1, atol=0.02 * TRUE_VAR)
 
+    def test_points_along_a_transect_are_tiled_by_their_spacing(self, caplog):
+        # Collinear points have no area; tiles sized from it were ~1e-7 m wide, one solve per
+        # target, and their row * n_cols + col ids overflowed int64.
+        n = 300
+        y = np.linspace(0.0, 10_000.0, n)
+        x = np.full(n, 500_000.0)
+        v = np.sin(y / 1500.0) + np.random.default_rng(0).normal(0.0, 0.05, n)
+        fit = fit_variogram(x, y, v)
+        ty = np.tile(np.linspace(0.0, 10_000.0, 200), 2)
+        tx = np.repeat([500_000.0, 500_050.0], 200)
+        global_estimate, _ = ordinary_kriging(x, y, v, tx, ty, fit, neighbours=n)
+        with caplog.at_level("DEBUG", logger="specsoil.maps._interpolate"):
+            local_estimate, _ = ordinary_kriging(x, y, v, tx, ty, fit, neighbours=100)
+        tiles = int(caplog.text.split("kriging: ")[1].split(" tiles")[0])
+        assert tiles < 100  # ~5 points per tile, not one tile per target
+        assert np.max(np.abs(local_estimate - global_estimate)) < 0.01
+
 
 class TestIDW:
     def test_exact_at_points_and_within_range(self, field):
@@ -136,6 +153,15 @@ class TestIDW:
         x, y, v, *_ = field
         with pytest.raises(SpecsoilError, match="power"):
             idw(x, y, v, x, y, power=0)
+        with pytest.raises(SpecsoilError, match="neighbours"):
+            idw(x, y, v, x, y, neighbours=0)
+
+    def test_target_on_coincident_points_takes_their_mean(self):
+        # two samples at one location (a field duplicate): neither should win by tree order
+        x = np.array([0.0, 0.0, 10.0, 20.0, 30.0, 40.0])
+        y = np.array([0.0, 0.0, 5.0, 10.0, 0.0, 30.0])
+        v = np.array([1.0, 3.0, 5.0, 6.0, 7.0, 8.0])
+        assert idw(x, y, v, np.array([0.0]), np.array([0.0]))[0] == pytest.approx(2.0)
 
 
 class TestCrossValidation:
@@ -207,6 +233,29 @@ class TestMakeMap:
         assert set(result.variograms) == {"trend", "residuals"}
         assert result.cv["n"] == 150
         assert result.variance is not None
+
+    def test_regression_kriging_cv_measures_the_map_away_from_spectra(self):
+        # lab = a point signal from the spectra (no spatial structure) + a spatial residual.
+        # A map cell has no spectrum, so the map cannot carry the point signal; its CV must
+        # not claim it does by keeping each held-out point's own prediction as the trend.
+        x, y, residual, tx, ty, residual_new = _field(400, seed=3)
+        rng = np.random.default_rng(3)
+        trend = rng.normal(0.0, 5.0, 400)
+        result = make_map(
+            x,
+            y,
+            trend + residual,
+            crs="EPSG:32755",
+            method="regression-kriging",
+            trend=trend,
+            resolution=5.0,
+            folds=5,
+        )
+        rows = ((result.grid.north - ty) // 5).astype(int)
+        cols = ((tx - result.grid.west) // 5).astype(int)
+        lab_new = rng.normal(0.0, 5.0, tx.size) + residual_new  # new sites, never sampled
+        map_rmse = rmse(lab_new, result.values[rows, cols])
+        assert result.cv["rmse"] == pytest.approx(map_rmse, rel=0.3)
 
     def test_idw_has_no_variance(self, field):
         x, y, v, *_ = field

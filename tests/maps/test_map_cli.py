@@ -236,6 +236,19 @@ class TestMapCommand:
         assert message in stderr
         assert not (tmp_path / "x").exists()
 
+    def test_unmappable_values_name_the_file_and_column(self, capsys, located, tmp_path):
+        frame = pd.read_csv(located)
+        frame["clay_pct"] = 12.5
+        constant = tmp_path / "constant.csv"
+        frame.to_csv(constant, index=False)
+        argv = ["map", "--data", str(constant), "--spectra-kind", "reflectance"]
+        argv += ["--target", "clay_pct", "--out", str(tmp_path / "x")]
+        status, _, stderr = run_cli(capsys, *argv)
+        assert status == 2
+        assert "constant.csv" in stderr
+        assert "'clay_pct'" in stderr
+        assert "every value is the same" in stderr
+
     def test_model_target_mismatch(self, capsys, located, model_dir, tmp_path):
         status, _, stderr = run_cli(
             capsys,

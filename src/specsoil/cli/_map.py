@@ -126,19 +126,23 @@ def run(args: argparse.Namespace) -> int:
     else:
         raise SpecsoilError(f"{table.source}: nothing to map for {args.target!r}")
     boundary = None if args.boundary is None else read_boundary(args.boundary, crs=projected.crs)
-    result = make_map(
-        projected.x,
-        projected.y,
-        values,
-        crs=projected.crs,
-        method=args.method,
-        trend=trend,
-        resolution=args.resolution,
-        boundary=boundary,
-        folds=args.folds,
-        neighbours=args.neighbours,
-        random_state=args.seed,
-    )
+    try:
+        result = make_map(
+            projected.x,
+            projected.y,
+            values,
+            crs=projected.crs,
+            method=args.method,
+            trend=trend,
+            resolution=args.resolution,
+            boundary=boundary,
+            folds=args.folds,
+            neighbours=args.neighbours,
+            random_state=args.seed,
+        )
+    except SpecsoilError as exc:
+        # make_map knows only arrays ("every value is the same"); say which file and column.
+        raise SpecsoilError(f"{table.source}: mapping {args.target!r}: {exc}") from None
     observed = np.isfinite(values)
     cv = dict(result.cv)
     cv_predicted = np.asarray(cv.pop("predicted", []), dtype=np.float64)

@@ -45,12 +45,21 @@ def read_boundary(path: str | Path, *, crs: str) -> Any:
         meta, _, wkb, _ = pyogrio.raw.read(source, read_geometry=True, columns=[])
     except Exception as exc:  # pyogrio raises DataSourceError, DataLayerError, ...
         raise SpecsoilError(f"{source}: cannot read the boundary ({exc})") from None
-    geometries = [g for g in shapely.from_wkb(wkb) if g is not None and not g.is_empty]
+    try:
+        decoded = shapely.from_wkb(wkb)
+    except shapely.errors.GEOSException as exc:  # e.g. a ring that does not close
+        raise SpecsoilError(f"{source}: cannot read the boundary ({exc})") from None
+    geometries = [g for g in decoded if g is not None and not g.is_empty]
     polygons = [g for g in geometries if g.geom_type in ("Polygon", "MultiPolygon")]
     if not polygons:
         kinds = sorted({g.geom_type for g in geometries}) or ["nothing"]
         raise SpecsoilError(f"{source}: the boundary must hold polygons; found {kinds}")
-    geometry = shapely.union_all([shapely.make_valid(g) for g in polygons])
+    # make_valid turns a spike or a collapsed ring into a stray line or point next to the
+    # polygon; only the polygonal parts bound an area.
+    parts = shapely.get_parts([shapely.make_valid(g) for g in polygons])
+    geometry = shapely.union_all([p for p in parts if p.geom_type in ("Polygon", "MultiPolygon")])
+    if geometry.is_empty:
+        raise SpecsoilError(f"{source}: the boundary polygons enclose no area")
     source_crs = meta.get("crs")
     if not source_crs:
         logger.warning("%s: the boundary has no CRS; assuming the points' CRS %s", source, crs)

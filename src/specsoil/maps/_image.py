@@ -200,8 +200,8 @@ def require_rasterio(what: str) -> Any:
 def read_wavelengths_file(path: str | Path) -> NDArray[np.float64]:
     """Read band wavelengths from a text file: numbers separated by commas, spaces or lines.
 
-    An optional unit may follow the numbers on the first line or as the file's last word
-    (``nm``, ``um``); unitless values below 30 are taken as micrometres.
+    An optional unit (``nm``, ``um``) may end the file, after the last number; unitless
+    values below 30 are taken as micrometres.
 
     Raises:
         SpecsoilError: If the file is missing or holds something that is not a number.
@@ -770,7 +770,7 @@ def _run_on_cluster(
         ) from exc
     try:
         client = Client(address, set_as_default=False, timeout=CONNECT_TIMEOUT_S)  # type: ignore[no-untyped-call]
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: a malformed address ("host" alone)
         raise SpecsoilError(f"cannot reach the dask scheduler at {address!r} ({exc})") from None
     with client:
         # A model on disk is loaded by each worker; one in memory is shipped once to all.

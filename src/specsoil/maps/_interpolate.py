@@ -3,7 +3,8 @@
 Methods (all in a projected CRS, distances in metres):
 
 * ``idw``: inverse-distance weighting, weights ``1 / d**power`` over the ``neighbours``
-  nearest points (``scipy.spatial.cKDTree``); a cell that falls on a point takes its value.
+  nearest points (``scipy.spatial.cKDTree``); a cell that falls on a point takes its value
+  (the mean of coincident points' values).
 * ``kriging``: ordinary kriging with ``gstools.krige.Ordinary``. The variogram is fitted
   automatically: the empirical (Matheron) variogram is estimated on up to
   ``VARIOGRAM_SAMPLE`` points, and the Exponential, Spherical, Gaussian, Matern and Stable
@@ -17,18 +18,20 @@ Methods (all in a projected CRS, distances in metres):
   tiles hold ~5 points each so the resulting seams stay at the scale of a point spacing.
 * ``regression-kriging``: a spectral model's predictions are the trend and the kriged lab
   residuals correct it. Trend: ordinary kriging of the model predictions at every spectrum's
-  location (with their own fitted variogram) over the grid. Residuals: lab value minus
-  prediction at the rows that have a lab value, ordinary-kriged with their own fitted
-  variogram. Map = trend + kriged residual. The variance band is the residual kriging
-  variance; it leaves out the trend's own error, so it understates the total uncertainty.
+  location (with their own fitted variogram) over the grid, since a cell has no spectrum.
+  Residuals: lab value minus that trend surface at the rows that have a lab value,
+  ordinary-kriged with their own fitted variogram. Map = trend + kriged residual. The
+  variance band is the residual kriging variance; it leaves out the trend's own error, so
+  it understates the total uncertainty.
 
 Cross-validation (``cross_validate_interpolation``) holds out one fold of points at a time
 and predicts it from the others with the same method; the variogram is the one fitted on all
-points, as gstat's ``krige.cv`` does. For regression-kriging the held-out point keeps its
-model prediction (it comes from its spectrum, not from its lab value) and only its residual
-is held out. When the model was calibrated on these same rows, its predictions there are
-in-sample and the regression-kriging CV is optimistic; map a table the model was not
-trained on, or read the model's own CV, for an independent figure.
+points, as gstat's ``krige.cv`` does. For regression-kriging the held-out point keeps the
+trend the map has there (``make_map`` passes the trend surface; it comes from the spectra,
+not from lab values) and only its residual is held out. When the model was calibrated on
+these same rows, its predictions there are in-sample and the regression-kriging CV is
+optimistic; map a table the model was not trained on, or read the model's own CV, for an
+independent figure.
 """
 
 from __future__ import annotations
@@ -262,6 +265,8 @@ def idw(
     _check_points(x, y, values, "idw")
     if power <= 0:
         raise SpecsoilError(f"IDW power must be positive; got {power}")
+    if neighbours < 1:
+        raise SpecsoilError(f"IDW neighbours must be at least 1; got {neighbours}")
     k = min(neighbours, x.size)
     tree = cKDTree(np.column_stack([x, y]))
     distances, index = tree.query(np.column_stack([target_x, target_y]), k=k)
@@ -270,8 +275,8 @@ def idw(
     with np.errstate(divide="ignore"):
         weights = 1.0 / distances**power
     on_point = distances[:, 0] == 0
-    weights[on_point] = 0.0
-    weights[on_point, 0] = 1.0  # a target on a point takes that point's value
+    # A target on a point takes its value; on several coincident points, their mean.
+    weights[on_point] = distances[on_point] == 0
     estimate: NDArray[np.float64] = (weights * values[index]).sum(axis=1) / weights.sum(axis=1)
     return estimate
 
@@ -350,14 +355,22 @@ def _ordinary_kriging(
     from scipy.spatial import cKDTree
 
     k = min(neighbours, x.size)
-    area = max(float(np.ptp(x)) * float(np.ptp(y)), 1e-12)
-    tile = math.sqrt(area * tile_points / x.size)
+    # Side of a square holding ~tile_points points; for points along a line (a transect,
+    # zero area) the spacing along it sets the side instead of a vanishing area.
+    span_x, span_y = float(np.ptp(x)), float(np.ptp(y))
+    tile = max(
+        math.sqrt(span_x * span_y * tile_points / x.size),
+        max(span_x, span_y) * tile_points / x.size,
+    )
+    if tile <= 0:  # every point at one location: one neighbourhood serves all targets
+        tile = math.inf
     tree = cKDTree(np.column_stack([x, y]))
     col = np.floor((target_x - target_x.min()) / tile).astype(np.int64)
     row = np.floor((target_y - target_y.min()) / tile).astype(np.int64)
-    tile_id = row * (int(col.max()) + 1) + col
-    order = np.argsort(tile_id, kind="stable")
-    starts = np.flatnonzero(np.r_[True, np.diff(tile_id[order]) != 0])
+    # Sorted by (row, col) pairs, not a combined row * n_cols + col id, which overflows.
+    order = np.lexsort((col, row))
+    changed = (np.diff(row[order]) != 0) | (np.diff(col[order]) != 0)
+    starts = np.flatnonzero(np.r_[True, changed])
     ends = np.r_[starts[1:], order.size]
     krige = None
     for start, end in zip(starts, ends, strict=True):
@@ -401,7 +414,8 @@ def cross_validate_interpolation(
         method: ``idw``, ``kriging`` or ``regression-kriging``.
         variogram: The fitted variogram (kriging: of ``values``; regression-kriging: of the
             residuals ``values - trend``).
-        trend: Regression-kriging only: the model prediction at each point, shape (n,).
+        trend: Regression-kriging only: the trend at each point as the map has it there
+            (``make_map`` passes the trend surface kriged from the spectra), shape (n,).
         folds: Number of folds; ``folds >= n`` gives leave-one-out.
         neighbours: As in :func:`ordinary_kriging`.
         random_state: Seed for the fold assignment.

@@ -142,8 +142,15 @@ def make_map(
     else:
         if trend is None:  # checked above; repeated so the type narrows
             raise SpecsoilError("regression-kriging needs a model's predictions as the trend")
-        residuals = ov - trend[observed]
         variograms["trend"] = fit_variogram(x, y, trend, random_state=random_state)
+        # A cell has no spectrum, only the trend kriged from the spectra around it. The
+        # residuals are taken from that same surface, so the map (surface + kriged
+        # residual) follows the lab values at the samples, and the CV predicts a held-out
+        # point as the map would.
+        trend_at_points, _ = ordinary_kriging(
+            x, y, trend, ox, oy, variograms["trend"], neighbours=neighbours
+        )
+        residuals = ov - trend_at_points
         variograms["residuals"] = fit_variogram(ox, oy, residuals, random_state=random_state)
         seconds["variogram"] = time.perf_counter() - started
         started = time.perf_counter()
@@ -155,7 +162,7 @@ def make_map(
         )
         estimate = trend_map + residual_map
         seconds["interpolate"] = time.perf_counter() - started
-        cv_variogram, cv_trend = variograms["residuals"], trend[observed]
+        cv_variogram, cv_trend = variograms["residuals"], trend_at_points
     values_band = np.full(grid.height * grid.width, np.nan)
     values_band[cells] = estimate
     variance_band = None
