@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from specsoil._errors import SpecsoilError
-from specsoil.explain import METHOD_INTEGRATED_GRADIENTS, explain_model
+from specsoil.explain import METHOD_INTEGRATED_GRADIENTS, METHOD_PERMUTATION, explain_model
 from specsoil.models import SpectralModel
 
 from .conftest import TARGET_BAND_NM
@@ -52,11 +52,15 @@ def test_multichannel_cnn1d_is_summed_over_channels(bands):
     assert curve.model.max() > 0
 
 
-def test_spectrogram_cnn_is_refused(bands):
+def test_spectrogram_cnn_gets_permutation_importance_on_the_wavelength_grid(bands):
+    # cnn2d reads spectrograms, which have no wavelength axis for gradients; permuting
+    # absorbance windows before the spectrogram still gives one value per band.
     params = {**_FAST, "max_epochs": 1}
     model = SpectralModel.fit(bands, ["clay"], recipe="cnn2d", params=params)
-    with pytest.raises(SpecsoilError, match="spectrogram for cnn2d"):
-        explain_model(model, bands, folds=0)
+    (curve,) = explain_model(model, bands, folds=0, n_repeats=1).curves
+    assert curve.method == METHOD_PERMUTATION
+    assert curve.model.shape == (model.pipeline[0].wavelengths_out_.size,)
+    assert np.all(np.isfinite(curve.model))
 
 
 def test_fold_refits_give_a_spread(seed_cnn, bands):

@@ -18,7 +18,7 @@ it can be given for every kind of model:
   share the wavelength axis). The baseline is zero network input: every CNN recipe
   standardises its input band by band with the training statistics, so zero is the
   training mean spectrum. Units are those of the target. Spectrogram inputs (cnn2d) have no
-  wavelength axis and are refused.
+  wavelength axis, so CNNs on spectrograms get permutation importance, as below.
 - Every other model (mbl, svr, rf, cubist): model-agnostic permutation importance (Breiman,
   2001; Fisher et al., 2019, JMLR 20:177): the increase in RMSE when one wavelength window
   (50 nm by default) of the spectra the estimator reads (after its preprocessing, e.g. the
@@ -51,7 +51,7 @@ from specsoil._errors import SpecsoilError
 from specsoil.data import SpectraTable
 from specsoil.explain._bands import bands_near
 from specsoil.models import PLSRegressionCV, SpectralModel, make_recipe
-from specsoil.preprocess import Resample
+from specsoil.preprocess import Resample, Spectrogram
 from specsoil.train import CNNRegressor, require_torch
 
 logger = logging.getLogger(__name__)
@@ -209,13 +209,26 @@ def _apply(steps: Sequence[Any], X: NDArray[Any]) -> NDArray[Any]:
     return np.asarray(out)
 
 
-def method_for(estimator: Any) -> list[str]:
-    """The importance methods used for a fitted final estimator (see the module docstring)."""
+def method_for(estimator: Any, *, wavelength_axis: bool = True) -> list[str]:
+    """The importance methods used for a fitted final estimator (see the module docstring).
+
+    Args:
+        estimator: The pipeline's final estimator.
+        wavelength_axis: Whether the estimator's input keeps a wavelength axis; a CNN on
+            spectrograms does not, so its gradients cannot be read per band.
+    """
     if isinstance(estimator, PLSRegressionCV):
         return [METHOD_VIP, METHOD_COEFFICIENT]
-    if isinstance(estimator, CNNRegressor):
+    if isinstance(estimator, CNNRegressor) and wavelength_axis:
         return [METHOD_INTEGRATED_GRADIENTS]
     return [METHOD_PERMUTATION]
+
+
+def _methods(stages: _Stages) -> list[str]:
+    # Spectrogram steps (cnn2d) turn bands into time-frequency cells: permutation of the
+    # absorbance windows still measures them, gradients per band cannot.
+    spectrogram = any(isinstance(step, Spectrogram) for step in stages.tail)
+    return method_for(stages.estimator, wavelength_axis=not spectrogram)
 
 
 # --------------------------------------------------------------------------- PLS
@@ -425,9 +438,10 @@ def _importance(
     targets: Sequence[str],
     settings: _Settings,
 ) -> dict[tuple[str, str], NDArray[np.float64]]:
-    if isinstance(stages.estimator, PLSRegressionCV):
+    methods = _methods(stages)
+    if METHOD_VIP in methods:
         return _pls_importance(stages, targets)
-    if isinstance(stages.estimator, CNNRegressor):
+    if METHOD_INTEGRATED_GRADIENTS in methods:
         return _cnn_importance(
             stages, Z, targets, n_steps=settings.n_steps, batch_size=settings.batch_size
         )
@@ -496,8 +510,7 @@ def explain_model(
 
     Raises:
         SpecsoilError: If the spectra do not cover the model's range, a needed target column
-            is missing or too sparse, an option is out of range, or the model is a
-            spectrogram CNN.
+            is missing or too sparse, or an option is out of range.
     """
     if isinstance(folds, bool) or not isinstance(folds, int) or folds < 0 or folds == 1:
         raise SpecsoilError(f"folds must be 0 (no refits) or an integer >= 2; got {folds!r}")
@@ -509,7 +522,7 @@ def explain_model(
     settings = _Settings(window_nm, n_repeats, n_steps, batch_size, random_state)
     X = np.asarray(model.align(table), dtype=np.float64)
     stages = _stages(model.pipeline, model.wavelengths)
-    methods = method_for(stages.estimator)
+    methods = _methods(stages)
     needs_targets = folds > 0 or METHOD_PERMUTATION in methods
     Y = table.targets(model.targets) if needs_targets else None
     if Y is not None:
