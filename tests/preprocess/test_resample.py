@@ -154,6 +154,21 @@ class TestResample:
         out = Resample(grid, step=5, method="mean").fit_transform(A.astype(np.float32))
         assert out.dtype == np.float64
 
+    @pytest.mark.parametrize("method", ["linear", "mean", "cubic"])
+    def test_blocks_of_rows_give_the_same_result_as_one_pass(self, monkeypatch, method):
+        # Large tables are resampled a block of rows at a time; rows are independent, so the
+        # result must not depend on the block size (here 7 rows, with a ragged last block).
+        grid = SOURCE_GRIDS["irregular"]
+        X = np.random.default_rng(0).normal(size=(30, grid.size)).cumsum(axis=1)
+        resampler = Resample(grid, step=10, method=method).fit(X)
+        one_pass = resampler._transform_rows(X)
+        monkeypatch.setattr("specsoil.preprocess._resample._ROWS_PER_BLOCK", 7)
+        np.testing.assert_array_equal(resampler.transform(X), one_pass)
+        np.testing.assert_array_equal(
+            resampler.transform(X.astype(np.float32)),
+            resampler._transform_rows(X.astype(np.float32).astype(np.float64)),
+        )
+
     def test_clones_inside_a_pipeline(self, geeves_absorbance):
         A, grid = geeves_absorbance
         pipe = make_pipeline(Resample(grid, step=10, method="mean"), StandardNormalVariate())

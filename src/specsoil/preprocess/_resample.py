@@ -15,6 +15,9 @@ from specsoil.preprocess._validation import check_axis, check_choice, resolve_ax
 _METHODS = ("linear", "mean", "cubic")
 # A typo such as step=0.0001 must fail clearly, not try to allocate gigabytes.
 _MAX_BANDS = 1_000_000
+# Rows resampled at once: the window means need a few float64 temporaries of the block's
+# size, which at 2,048 rows x 4,200 bands stay under 100 MB each.
+_ROWS_PER_BLOCK = 2048
 
 
 def _tolerance(axis: NDArray[np.float64]) -> float:
@@ -193,7 +196,8 @@ class Resample(TransformerMixin, BaseEstimator):  # type: ignore[misc]
             ValueError: If X's width differs from ``len(wavelengths)``, an option is invalid or
                 the target grid leaves the source range.
         """
-        spectra: NDArray[np.float64] = validate_data(self, X, dtype=np.float64, reset=True)
+        # Only the width is needed; keeping float32 avoids a full float64 copy of the table.
+        spectra = validate_data(self, X, dtype=(np.float64, np.float32), reset=True)
         source, grid = self._grid(spectra.shape[1])
         self.wavelengths_in_ = source
         self.wavelengths_out_ = grid
@@ -215,7 +219,17 @@ class Resample(TransformerMixin, BaseEstimator):  # type: ignore[misc]
             Resampled spectra, float64, shape (n_samples, len(wavelengths_out_)).
         """
         check_is_fitted(self)
-        spectra: NDArray[np.float64] = validate_data(self, X, dtype=np.float64, reset=False)
+        # float32 input stays float32 here and is widened one block of rows at a time, so a
+        # LUCAS-sized table (20,000 x 4,200) never has full-size float64 temporaries.
+        spectra = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
+        out = np.empty((spectra.shape[0], self.wavelengths_out_.size), dtype=np.float64)
+        for start in range(0, spectra.shape[0], _ROWS_PER_BLOCK):
+            block = np.asarray(spectra[start : start + _ROWS_PER_BLOCK], dtype=np.float64)
+            out[start : start + block.shape[0]] = self._transform_rows(block)
+        return out
+
+    def _transform_rows(self, spectra: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Resample a block of spectra (every row independently)."""
         if self.method == "cubic" and spectra.shape[1] > 1:
             cubic: NDArray[np.float64] = CubicSpline(self.wavelengths_in_, spectra, axis=1)(
                 self.wavelengths_out_
