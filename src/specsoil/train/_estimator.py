@@ -3,12 +3,13 @@
 The estimators validate data, build networks and loaders, and keep what was learned;
 ``_engine.train_network`` runs the training of each network. torch, pytorch_lightning and
 ``specsoil.nets`` are imported inside the methods that need them, so importing this module
-(and building a recipe table that names a CNN) works without the ``cnn`` extra.
+(and building a recipe table that names a CNN) works without the ``cnn`` extra. The bodies
+of ``CNNRegressor.finetune`` and ``CNNRegressor.fit_stream`` live in ``_finetune`` and
+``_stream``, which import torch and are imported when those methods run.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import numbers
@@ -21,9 +22,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils import assert_all_finite, check_array, check_random_state, column_or_1d
+from sklearn.utils import assert_all_finite, check_random_state, column_or_1d
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -35,16 +36,14 @@ from specsoil.train._engine import (
     Settings,
     bool_param,
     check_settings,
-    float_param,
     inference_device,
-    int_param,
     pin_memory,
     seeded,
     torch_threads,
     train_network,
-    val_fraction_param,
 )
 from specsoil.train._registry import create_net, rebuild_net, require_torch
+from specsoil.train._targets import check_regression_targets, target_standardisation
 
 if TYPE_CHECKING:
     from torch import nn
@@ -55,10 +54,6 @@ FINETUNE_STRATEGIES: tuple[str, ...] = ("head", "partial", "full")
 FINETUNE_BATCHNORM: tuple[str, ...] = ("frozen", "adapt")
 """``frozen``: every BatchNorm layer keeps the base's running statistics; ``adapt``: those in
 unfrozen stages re-estimate them from the fine-tuning batches."""
-# Fine-tuning with val_fraction=None holds out no rows when fewer than this many would be
-# held out: early stopping on one to four spectra is noise, and a small local set needs
-# every row for training.
-_MIN_FINETUNE_VAL_ROWS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,16 +341,19 @@ class _CNNBase(BaseEstimator):  # type: ignore[misc]
             )
         if tuning is not None:
             net.requires_grad_(True)  # a fine-tuned network looks like any fitted one
-        self._warn_if_diverged(history, settings)
+        # finetune's body runs one frame deeper (in _finetune.finetune); warn at the same place.
+        self._warn_if_diverged(history, settings, stacklevel=4 if tuning is None else 5)
         return net, history, val_rows
 
-    def _warn_if_diverged(self, history: Mapping[str, Any], settings: Settings) -> None:
+    def _warn_if_diverged(
+        self, history: Mapping[str, Any], settings: Settings, *, stacklevel: int = 4
+    ) -> None:
         if not any(math.isfinite(v) for v in history["val_loss"] or history["train_loss"]):
             warnings.warn(
                 f"{type(self).__name__}: the loss was never finite; training diverged "
                 f"(try a smaller lr than {settings.lr})",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=stacklevel,
             )
 
     # ------------------------------------------------------------------ inference
@@ -572,8 +570,8 @@ class CNNRegressor(RegressorMixin, _CNNBase):  # type: ignore[misc]
         standardize = bool_param(self.standardize_targets, "standardize_targets")
         X_net = self._validate_X(X, reset=True)
         _check_augment_input(settings, X_net)
-        Y, y_ndim = _check_regression_targets(y, X_net.shape[0])
-        mean, scale = _target_standardisation(Y, standardize)
+        Y, y_ndim = check_regression_targets(y, X_net.shape[0])
+        mean, scale = target_standardisation(Y, standardize)
         self.target_mean_ = mean
         self.target_scale_ = scale
         self._y_ndim = y_ndim
@@ -678,95 +676,25 @@ class CNNRegressor(RegressorMixin, _CNNBase):  # type: ignore[misc]
         """
         check_is_fitted(self)
         require_torch(f"{type(self).__name__}.finetune")
-        if strategy not in FINETUNE_STRATEGIES:
-            raise ValueError(
-                f"strategy must be one of {list(FINETUNE_STRATEGIES)}; got {strategy!r}"
-            )
-        fresh_head = bool_param(new_head, "new_head")
-        trainable_blocks = int_param(trainable_blocks, "trainable_blocks", 1)
-        block_lr_factor = float_param(
-            block_lr_factor, "block_lr_factor", low=0.0, low_inclusive=False
-        )
-        if batchnorm not in FINETUNE_BATCHNORM:
-            raise ValueError(
-                f"batchnorm must be one of {list(FINETUNE_BATCHNORM)}; got {batchnorm!r}"
-            )
-        X_net = self._validate_X(X, reset=False)
-        Y, y_ndim = _check_regression_targets(y, X_net.shape[0])
-        fresh_head = fresh_head or Y.shape[1] != self.target_mean_.shape[0]
-        replay = self._check_replay(replay_X, replay_y, Y.shape[1])
-        if replay is not None:
-            local_share = float_param(local_share, "local_share", low=0.0, low_inclusive=False)
-            if local_share >= 1.0:
-                raise ValueError(f"local_share must be below 1; got {local_share!r}")
+        from specsoil.train._finetune import finetune
 
-        overrides: dict[str, Any] = {"checkpoint_dir": None, "resume": False}
-        if max_epochs is not None:
-            overrides["max_epochs"] = int_param(max_epochs, "max_epochs", 1)
-        if lr is not None:
-            overrides["lr"] = float_param(lr, "lr", low=0.0, low_inclusive=False)
-        if random_state is not None:
-            overrides["random_state"] = int_param(random_state, "random_state", 0)
-        overrides["val_fraction"] = self._finetune_val_fraction(val_fraction, X_net.shape[0])
-        tuned: CNNRegressor = clone(self).set_params(**overrides)
-        settings = tuned._check_params()
-        _check_augment_input(settings, X_net)
-        for name in ("n_features_in_", "feature_names_in_", "input_shape_", "_x_ndim"):
-            if hasattr(self, name):
-                setattr(tuned, name, copy.copy(getattr(self, name)))
-        if fresh_head:
-            standardize = bool_param(self.standardize_targets, "standardize_targets")
-            # A new head is scaled on every lab value it trains on, replayed ones included.
-            pooled = Y if replay is None else np.concatenate([Y, replay[1]])
-            mean, scale = _target_standardisation(pooled, standardize)
-        else:
-            mean, scale = self.target_mean_.copy(), self.target_scale_.copy()
-        tuned.target_mean_, tuned.target_scale_, tuned._y_ndim = mean, scale, y_ndim
-        Y_std = ((Y - mean) / scale).astype(np.float32)  # NaN stays NaN: masked in the loss
-        tuning = _Tuning(
-            members=self._members(),
+        return finetune(
+            self,
+            X,
+            y,
             strategy=strategy,
-            new_head=fresh_head,
+            new_head=new_head,
+            max_epochs=max_epochs,
+            lr=lr,
             trainable_blocks=trainable_blocks,
-            block_lr_factor=1.0 if strategy == "head" else block_lr_factor,
+            block_lr_factor=block_lr_factor,
+            val_fraction=val_fraction,
+            random_state=random_state,
             batchnorm=batchnorm,
-            replay_X=None if replay is None else replay[0],
-            replay_Y=None if replay is None else ((replay[1] - mean) / scale).astype(np.float32),
+            replay_X=replay_X,
+            replay_y=replay_y,
             local_share=local_share,
         )
-        tuned._fit_engine(X_net, Y_std, n_outputs=Y.shape[1], settings=settings, tuning=tuning)
-        return tuned
-
-    def _check_replay(
-        self, replay_X: ArrayLike | None, replay_y: ArrayLike | None, n_targets: int
-    ) -> tuple[NDArray[np.float32], NDArray[np.float64]] | None:
-        """Replay inputs (network shape) and targets, checked against the local ones."""
-        if replay_X is None and replay_y is None:
-            return None
-        if replay_X is None or replay_y is None:
-            raise ValueError("replay needs both replay_X and replay_y (or neither)")
-        X_replay = self._validate_X(replay_X, reset=False)
-        Y_replay = check_array(
-            replay_y,
-            ensure_2d=False,
-            dtype=np.float64,
-            ensure_all_finite="allow-nan",
-            input_name="replay_y",
-        )
-        if Y_replay.ndim == 1:
-            Y_replay = Y_replay.reshape(-1, 1)
-        if Y_replay.shape != (X_replay.shape[0], n_targets):
-            raise ValueError(
-                f"replay_y must have {X_replay.shape[0]} rows (as replay_X) and {n_targets} "
-                f"target(s) (as y); got shape {Y_replay.shape}"
-            )
-        return X_replay, Y_replay
-
-    def _finetune_val_fraction(self, val_fraction: float | None, n_samples: int) -> float:
-        if val_fraction is not None:
-            return val_fraction_param(val_fraction)
-        base = val_fraction_param(self.val_fraction)
-        return base if round(base * n_samples) >= _MIN_FINETUNE_VAL_ROWS else 0.0
 
     def fit_stream(
         self,
@@ -812,76 +740,16 @@ class CNNRegressor(RegressorMixin, _CNNBase):  # type: ignore[misc]
             SpecsoilError: If PyTorch is not installed or a resumed run does not match.
         """
         require_torch(f"{type(self).__name__}.fit_stream")
-        settings = self._check_params()
-        if not settings.single_process:
-            raise ValueError(
-                "fit_stream trains in one process on one device; got "
-                f"strategy={self.strategy!r}, devices={self.devices!r}, "
-                f"num_nodes={self.num_nodes!r} (use strategy='auto' and devices=1, or fit "
-                "for data-parallel training)"
-            )
-        if not callable(train_batches):
-            raise ValueError(f"train_batches must be callable(epoch); got {train_batches!r}")
-        if val_batches is not None and not callable(val_batches):
-            raise ValueError(f"val_batches must be callable() or None; got {val_batches!r}")
-        shape = _check_stream_input_shape(input_shape)
-        if settings.augment and len(shape) == 3:
-            raise ValueError(
-                "augment perturbs spectra, so input_shape must be (n_channels, n_bands); "
-                f"got {shape}"
-            )
-        mean, scale = _check_target_stats(target_mean, target_scale)
-        from specsoil.train._stream import stream_loader
+        from specsoil.train._stream import fit_stream
 
-        # The fitted attributes a fit on X of this layout would set.
-        self.input_shape_ = shape
-        self._x_ndim = 2 if len(shape) == 2 and shape[0] == 1 else len(shape) + 1
-        self.n_features_in_ = shape[1] if self._x_ndim == 2 else shape[0]
-        if hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
-        self.target_mean_, self.target_scale_, self._y_ndim = mean, scale, 2
-        seed = self._base_seed(settings)
-        self._check_run_file(settings, seed, None, shape, mean.shape[0])
-        pin = pin_memory(settings)
-
-        def loader(batches: Callable[..., Any], *, training: bool) -> Any:
-            return stream_loader(
-                batches,
-                per_epoch=training,
-                input_shape=shape,
-                target_mean=mean,
-                target_scale=scale,
-                skip_single=training,
-                name="train_batches" if training else "val_batches",
-                pin_memory=pin,
-            )
-
-        members: list[SpectralCNN] = []
-        histories: list[dict[str, Any]] = []
-        for i in range(settings.n_ensemble):
-            with seeded(seed + i):
-                net = create_net(
-                    settings.module,
-                    n_outputs=mean.shape[0],
-                    input_shape=shape,
-                    params=settings.module_params,
-                )
-                train_loader = loader(train_batches, training=True)
-                val_loader = None if val_batches is None else loader(val_batches, training=False)
-                net, history = train_network(
-                    net,
-                    train_loader,
-                    val_loader,
-                    task=self._task,
-                    settings=settings,
-                    seed=seed + i,
-                    run_dir=self._run_dir(settings, i),
-                )
-            self._warn_if_diverged(history, settings)
-            members.append(net)
-            histories.append(history)
-        no_rows = [np.arange(0) for _ in members]
-        self._set_members(members, histories, no_rows)
+        fit_stream(
+            self,
+            train_batches,
+            input_shape=input_shape,
+            target_mean=target_mean,
+            target_scale=target_scale,
+            val_batches=val_batches,
+        )
         return self
 
     def __sklearn_tags__(self) -> Any:
@@ -1075,90 +943,3 @@ def _check_augment_input(settings: Settings, X_net: NDArray[np.float32]) -> None
             "augment perturbs spectra, so X must be (n_samples, n_bands) or "
             f"(n_samples, n_channels, n_bands); got 4-D X of shape {X_net.shape}"
         )
-
-
-def _check_regression_targets(
-    y: ArrayLike | None, n_samples: int
-) -> tuple[NDArray[np.float64], int]:
-    """Targets as float64 (n, k) with NaN for missing, and the number of dimensions of y.
-
-    Raises:
-        ValueError: If y is missing, infinite, mis-shaped, or a target has no finite value.
-    """
-    if y is None:
-        raise ValueError("CNNRegressor requires y to be passed, but the target y is None")
-    Y = check_array(
-        y,
-        ensure_2d=False,
-        allow_nd=True,
-        dtype=np.float64,
-        ensure_all_finite="allow-nan",
-        input_name="y",
-    )
-    y_ndim = int(Y.ndim)
-    if Y.ndim == 1:
-        Y = Y.reshape(-1, 1)
-    if Y.ndim != 2 or Y.shape[1] == 0:
-        raise ValueError(f"y must be (n_samples,) or (n_samples, n_targets); got shape {Y.shape}")
-    if Y.shape[0] != n_samples:
-        raise ValueError(f"y has {Y.shape[0]} rows but X has {n_samples} samples")
-    empty = np.flatnonzero(~np.isfinite(Y).any(axis=0))
-    if empty.size:
-        raise ValueError(f"target column {int(empty[0])} of y has no finite value to learn from")
-    return np.asarray(Y, dtype=np.float64), y_ndim
-
-
-def _target_standardisation(
-    Y: NDArray[np.float64], standardize: bool
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Per-target mean and scale of the finite values (0 and 1 without standardising)."""
-    if not standardize:
-        return np.zeros(Y.shape[1]), np.ones(Y.shape[1])
-    mean = np.nanmean(Y, axis=0)
-    scale = np.nanstd(Y, axis=0)
-    # A constant (or single-valued) target has no spread to divide by.
-    scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
-    return np.asarray(mean, dtype=np.float64), np.asarray(scale, dtype=np.float64)
-
-
-def _check_stream_input_shape(input_shape: object) -> tuple[int, ...]:
-    """``input_shape`` of ``fit_stream`` as a tuple: (C, L) or (1, F, T).
-
-    Raises:
-        ValueError: If it is not.
-    """
-    dims = list(input_shape) if isinstance(input_shape, tuple | list) else []
-    ok = (
-        len(dims) in (2, 3)
-        and all(isinstance(d, numbers.Integral) and not isinstance(d, bool) for d in dims)
-        and all(int(d) >= 1 for d in dims)
-        and (len(dims) == 2 or int(dims[0]) == 1)
-    )
-    if not ok:
-        raise ValueError(
-            "input_shape must be a network input shape (n_channels, n_bands) or "
-            f"(1, F, T) with positive integers; got {input_shape!r}"
-        )
-    return tuple(int(d) for d in dims)
-
-
-def _check_target_stats(
-    target_mean: ArrayLike, target_scale: ArrayLike
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """``fit_stream``'s target standardisation as float64 (k,) arrays.
-
-    Raises:
-        ValueError: If they are not 1-D, differ in length, are not finite or a scale is <= 0.
-    """
-    mean = np.array(target_mean, dtype=np.float64, ndmin=1)
-    scale = np.array(target_scale, dtype=np.float64, ndmin=1)
-    if mean.ndim != 1 or mean.size == 0 or scale.shape != mean.shape:
-        raise ValueError(
-            "target_mean and target_scale must be 1-D arrays of the same length "
-            f"(one value per target); got shapes {mean.shape} and {scale.shape}"
-        )
-    if not np.isfinite(mean).all() or not (np.isfinite(scale) & (scale > 0)).all():
-        raise ValueError(
-            f"target_mean must be finite and target_scale finite and > 0; got {mean} and {scale}"
-        )
-    return mean, scale
