@@ -17,8 +17,7 @@ import numpy as np
 from specsoil._atomic import atomic_path
 from specsoil._errors import SpecsoilError
 from specsoil.export._metadata import INPUT_NAME, METADATA_KEY, ONNX_FORMAT_VERSION, OUTPUT_NAME
-from specsoil.models import SpectralModel
-from specsoil.models._spectral_model import FORMAT_VERSION
+from specsoil.models import FORMAT_VERSION, SpectralModel
 from specsoil.train import require_torch
 
 logger = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from specsoil.export._metadata import (
     ONNX_MIN_FORMAT_VERSION,
     OUTPUT_NAME,
 )
-from specsoil.models._spectral_model import align_spectra, check_format_version
+from specsoil.models import align_spectra, check_format_version
 
 logger = logging.getLogger(__name__)
 

@@ -44,13 +44,14 @@ from specsoil._errors import SpecsoilError
 from specsoil.data import SPECTRA_KINDS, SpectraKind, SpectraTable, detect_spectra_kind
 from specsoil.data import to_absorbance as _to_absorbance
 from specsoil.maps._deps import require_maps_module
-from specsoil.models import SpectralModel
-from specsoil.models._spectral_model import align_spectra
+from specsoil.maps._outputs import NODATA
+from specsoil.models import SpectralModel, align_spectra
 
 logger = logging.getLogger(__name__)
 
-# Written where a pixel is masked (image nodata, non-finite or zero spectra) or not predicted.
-DEFAULT_NODATA = -9999.0
+# Written where a pixel is masked (image nodata, non-finite or zero spectra) or not predicted;
+# the same value as the interpolated maps' nodata.
+DEFAULT_NODATA = NODATA
 # Default window size: the float32 spectra of one window stay near this many bytes. Model
 # pipelines work in float64 with several temporaries (~20x this at peak for plsr's band
 # averaging), so larger windows cost memory and gain little speed (bench/bench_image.py).

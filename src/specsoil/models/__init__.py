@@ -17,7 +17,13 @@ from specsoil.models._recipes import (
     recipe_estimator,
     recipe_preprocessing,
 )
-from specsoil.models._spectral_model import ConformalOption, SpectralModel
+from specsoil.models._spectral_model import (
+    FORMAT_VERSION,
+    ConformalOption,
+    SpectralModel,
+    align_spectra,
+    check_format_version,
+)
 from specsoil.models._streaming import fit_model_stream
 from specsoil.models._svr import SVRCV
 from specsoil.models._transfer import (
@@ -43,6 +49,7 @@ __all__ = [
     "DEFAULT_DOMAIN_CONFIDENCE",
     "FINETUNE_BATCHNORM",
     "FINETUNE_STRATEGIES",
+    "FORMAT_VERSION",
     "SVRCV",
     "ApplicabilityDomain",
     "ConformalCalibration",
@@ -56,7 +63,9 @@ __all__ = [
     "PLSRegressionCV",
     "PerTargetRegressor",
     "SpectralModel",
+    "align_spectra",
     "available_recipes",
+    "check_format_version",
     "cubist_available",
     "default_recipes",
     "finetune_model",
