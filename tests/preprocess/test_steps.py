@@ -27,6 +27,7 @@ STEP_NAMES = [
     "resample",
     "savgol",
     "snv",
+    "splice_correction",
 ]
 # Options that make each step meaningful on absorbance input.
 ONE_STEP = {

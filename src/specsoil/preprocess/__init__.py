@@ -19,6 +19,7 @@ from specsoil.preprocess._resample import Resample
 from specsoil.preprocess._savitzky_golay import SavitzkyGolay
 from specsoil.preprocess._snv import StandardNormalVariate
 from specsoil.preprocess._spectrogram import Spectrogram, spectrogram_shape
+from specsoil.preprocess._splice import SpliceCorrection
 from specsoil.preprocess._steps import list_preprocessing_steps, make_preprocessing
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "SavitzkyGolay",
     "SpectralChannels",
     "Spectrogram",
+    "SpliceCorrection",
     "StandardNormalVariate",
     "list_preprocessing_steps",
     "make_preprocessing",

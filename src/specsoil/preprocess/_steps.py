@@ -21,6 +21,7 @@ from specsoil.preprocess._msc import MultiplicativeScatterCorrection
 from specsoil.preprocess._resample import Resample
 from specsoil.preprocess._savitzky_golay import SavitzkyGolay
 from specsoil.preprocess._snv import StandardNormalVariate
+from specsoil.preprocess._splice import SpliceCorrection
 from specsoil.preprocess._validation import check_axis
 
 # A builder gets the step's options and the current grid; it returns the transformer and
@@ -86,6 +87,12 @@ def _continuum_removal(
     return ContinuumRemoval(grid, kind=opts.get("kind", "absorbance")), grid
 
 
+def _splice_correction(
+    opts: dict[str, Any], grid: NDArray[np.float64]
+) -> tuple[BaseEstimator, NDArray[np.float64]]:
+    return SpliceCorrection(grid, **opts), grid
+
+
 def _center(
     opts: dict[str, Any], grid: NDArray[np.float64]
 ) -> tuple[BaseEstimator, NDArray[np.float64]]:
@@ -106,6 +113,7 @@ _STEPS: dict[str, _Step] = {
     "msc": _Step(_msc, ("reference",)),
     "detrend": _Step(_detrend, ("order",)),
     "continuum_removal": _Step(_continuum_removal, ("kind",)),
+    "splice_correction": _Step(_splice_correction, ("splice", "interpolation_bands")),
     "center": _Step(_center, ()),
     "autoscale": _Step(_autoscale, ()),
 }
@@ -132,6 +140,8 @@ def make_preprocessing(
     - ``snv``; ``msc``: ``reference`` (``mean``, ``median``); ``detrend``: ``order``.
     - ``continuum_removal``: ``kind``, default ``absorbance`` because specsoil pipelines run
       on absorbance (lower hull subtracted).
+    - ``splice_correction``: ``splice`` (one or two wavelengths on the grid, default
+      1000 and 1830 nm), ``interpolation_bands`` (default 10); see :class:`SpliceCorrection`.
     - ``center`` (column means removed) and ``autoscale`` (columns also scaled to unit
       variance): scikit-learn's ``StandardScaler``.
 
