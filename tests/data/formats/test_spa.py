@@ -93,3 +93,15 @@ class TestBadInput:
         struct.pack_into("<f", raw, 560 + 16, np.inf)
         with pytest.raises(SpecsoilError, match=r"byte 576: expected finite first and last X"):
             read_spa(variant(cyclohexane, bytes(raw)))
+
+
+class TestAgainstSpectrochempyOmnic:
+    """spectrochempy-omnic (CeCILL-B) as an independent check; see docs/readers.md."""
+
+    def test_same_values_axis_and_title(self, cyclohexane):
+        omnic = pytest.importorskip("spectrochempy_omnic")
+        other = omnic.OMNICReader(str(cyclohexane))
+        spectra = read_spa(cyclohexane)
+        assert_array_equal(spectra.values, np.asarray(other.data, dtype=np.float64))
+        assert_allclose(spectra.axis, np.asarray(other.x, dtype=np.float64), rtol=1e-12)
+        assert spectra.metadata.iloc[0]["spectrum_name"] == other.name

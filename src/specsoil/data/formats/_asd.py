@@ -221,7 +221,7 @@ def read_asd(
     item_bytes = np.dtype(dtype).itemsize
     wavelengths = start_nm + step_nm * np.arange(n_channels, dtype=np.float64)
     target = binary.array(
-        dtype, n_channels, _HEADER_BYTES, f"the target spectrum ({n_channels} values)"
+        dtype, n_channels, _HEADER_BYTES, f"the target spectrum of {n_channels} values"
     )
     settings = DetectorSettings(float(integration_ms), *(float(value) for value in gains))
 
@@ -239,7 +239,7 @@ def read_asd(
         reference_time = ole_date(reference_ole)
         _, offset = _bstr(binary, offset + 18, "the reference description")
         reference = binary.array(
-            dtype, n_channels, offset, f"the white reference ({n_channels} values)"
+            dtype, n_channels, offset, f"the white reference of {n_channels} values"
         )
         offset += n_channels * item_bytes
     calibrations: list[str] = []

@@ -135,7 +135,7 @@ def _directory(binary: BinaryFile) -> list[_Block]:
             f"expected a directory offset >= 24 and 1..capacity blocks; got offset "
             f"{directory_offset}, {count} blocks, capacity {capacity}",
         )
-    binary.require(directory_offset, 12 * count, f"the directory ({count} entries)")
+    binary.require(directory_offset, 12 * count, f"the directory of {count} entries")
     blocks = []
     for index in range(count):
         entry = directory_offset + 12 * index
@@ -175,7 +175,7 @@ def _spectrum(binary: BinaryFile, block: _Block, status_block: _Block) -> _Spect
         )
     dtype = "i4" if status.get("DPF") == 2 else "f4"
     scale = status.get("CSF", 1.0)
-    values = binary.array(dtype, npt, block.offset, f"the {block.name} data ({npt} values)")
+    values = binary.array(dtype, npt, block.offset, f"the {block.name} data of {npt} values")
     if isinstance(scale, float | int) and scale != 0:
         values = values * float(scale)
     return _Spectrum(block, status, values, np.linspace(first, last, npt))

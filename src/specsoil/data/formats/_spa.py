@@ -59,7 +59,7 @@ def read_spa(path: Path, *, label: str | None = None) -> RawSpectra:
     if not binary.raw.startswith(MAGIC):
         raise binary.fail(0, f"expected the text {MAGIC.decode()!r}; got {binary.raw[:18]!r}")
     (n_entries,) = binary.unpack("H", 294, "the directory entry count")
-    binary.require(304, 16 * n_entries, f"the directory ({n_entries} entries)")
+    binary.require(304, 16 * n_entries, f"the directory of {n_entries} entries")
     sections: dict[int, tuple[int, int, int]] = {}
     for index in range(n_entries):
         entry = 304 + 16 * index
@@ -84,7 +84,7 @@ def read_spa(path: Path, *, label: str | None = None) -> RawSpectra:
         )
     if not (np.isfinite(first) and np.isfinite(last)):
         raise binary.fail(header_at + 16, f"expected finite first and last X; got {first}, {last}")
-    values = binary.array("f4", n_points, data_at, f"the intensities ({n_points} float32)")
+    values = binary.array("f4", n_points, data_at, f"the intensities, {n_points} float32 values")
     axis_unit, x_name = _X_UNITS.get(x_code, ("index", f"X unit code {x_code}"))
     kind, y_name = _Y_UNITS.get(y_code, ("unknown", f"Y unit code {y_code}"))
     (seconds,) = binary.unpack("I", 296, "the acquisition time")

@@ -115,7 +115,7 @@ def _new_format(
     offset = 512
     axis: NDArray[np.float64] | None = None
     if flags & _TXVALS and not xyxy:
-        axis = binary.array("f4", n_points, offset, f"the X array ({n_points} float32)")
+        axis = binary.array("f4", n_points, offset, f"the X array of {n_points} float32 values")
         offset += 4 * n_points
     elif not xyxy:
         axis = np.linspace(first, last, n_points)
@@ -183,7 +183,7 @@ def _old_format(
     if exponent == _FLOAT_EXPONENT:
         values = binary.array("f4", n_points, 256, "the Y values")
     else:
-        binary.require(256, 4 * n_points, f"the Y values ({n_points} int32)")
+        binary.require(256, 4 * n_points, f"the Y values, {n_points} int32")
         words = np.frombuffer(binary.raw, dtype="<u2", count=2 * n_points, offset=256)
         # Old files store each int32 as (high word, low word).
         swapped = (words[0::2].astype(np.uint32) << 16) | words[1::2].astype(np.uint32)
