@@ -183,51 +183,33 @@ class TestNormalisation:
 
 
 class TestBadInput:
-    def test_wrong_magic(self, asd, variant):
-        source = asd / "calcite_00000.asd"
-        path = variant(source, b"xyz" + source.read_bytes()[3:])
-        with pytest.raises(SpecsoilError, match=r"byte 0: expected an ASD version tag"):
-            read_asd(path)
+    def test_wrong_magic(self, asd, patched, refused):
+        path = patched(asd / "calcite_00000.asd", 0, "3s", b"xyz")
+        refused(read_asd, path, r"byte 0: expected an ASD version tag")
 
     @pytest.mark.parametrize(
         "cut",
         [3, 200, 483, TARGET_AT + 1000, REFERENCE_HEADER_AT + 10, REFERENCE_HEADER_AT + 5000],
     )
-    def test_truncated(self, asd, variant, cut):
-        source = asd / "v7sample00003.asd"
-        path = variant(source, source.read_bytes()[:cut])
-        with pytest.raises(SpecsoilError) as error:
-            read_asd(path)
-        assert str(path) in str(error.value)
-        assert "truncated" in str(error.value)
+    def test_truncated(self, asd, truncated, refused, cut):
+        refused(read_asd, truncated(asd / "v7sample00003.asd", cut), "truncated")
 
-    def test_truncated_in_the_trailing_sections(self, asd, variant):
+    def test_truncated_in_the_trailing_sections(self, asd, truncated, refused):
         source = asd / "v7sample00000.asd"  # three calibration series after the reference
-        raw = source.read_bytes()
-        path = variant(source, raw[: len(raw) - 20_000])
-        with pytest.raises(SpecsoilError, match="calibration series"):
-            read_asd(path, asd_quantity="raw")
+        path = truncated(source, source.stat().st_size - 20_000)
+        refused(lambda p: read_asd(p, asd_quantity="raw"), path, "calibration series")
 
-    def test_unknown_data_format(self, asd, variant):
-        source = asd / "calcite_00000.asd"
-        raw = bytearray(source.read_bytes())
-        raw[199] = 7
-        with pytest.raises(SpecsoilError, match=r"byte 199: expected data format"):
-            read_asd(variant(source, bytes(raw)))
-
-    def test_corrupt_reference_flag(self, asd, variant):
-        source = asd / "calcite_00000.asd"
-        raw = bytearray(source.read_bytes())
-        raw[REFERENCE_HEADER_AT : REFERENCE_HEADER_AT + 2] = b"\x12\x34"
-        with pytest.raises(SpecsoilError, match=rf"byte {REFERENCE_HEADER_AT}: .*reference flag"):
-            read_asd(variant(source, bytes(raw)))
-
-    def test_zero_channels(self, asd, variant):
-        source = asd / "calcite_00000.asd"
-        raw = bytearray(source.read_bytes())
-        raw[204:206] = b"\0\0"
-        with pytest.raises(SpecsoilError, match=r"byte 191: expected a wavelength axis"):
-            read_asd(variant(source, bytes(raw)))
+    @pytest.mark.parametrize(
+        ("offset", "fmt", "value", "pattern"),
+        [
+            (199, "B", 7, r"byte 199: expected data format"),
+            (204, "H", 0, r"byte 191: expected a wavelength axis"),
+            (REFERENCE_HEADER_AT, "H", 0x1234, rf"byte {REFERENCE_HEADER_AT}: .*reference flag"),
+            (REFERENCE_HEADER_AT + 18, "h", -3, r"non-negative length for the reference desc"),
+        ],
+    )
+    def test_corrupt_header_fields(self, asd, patched, refused, offset, fmt, value, pattern):
+        refused(read_asd, patched(asd / "calcite_00000.asd", offset, fmt, value), pattern)
 
 
 class TestSniff:

@@ -125,19 +125,20 @@ class TestExplicitXPerSubfile:
 
 
 class TestBadInput:
-    def test_unknown_version_byte(self, spc, variant):
-        source = spc / "Ft-ir.spc"
-        raw = bytearray(source.read_bytes())
-        raw[1] = 0x99
-        with pytest.raises(SpecsoilError, match=r"byte 1: expected an SPC version byte"):
-            read_spc(variant(source, bytes(raw)))
+    @pytest.mark.parametrize(
+        ("offset", "fmt", "value", "pattern"),
+        [
+            (1, "B", 0x99, r"byte 1: expected an SPC version byte"),
+            (1, "B", 0x4C, r"byte 1: .*big-endian"),
+            (4, "i", -5, r"byte 4: expected a point count"),
+        ],
+    )
+    def test_corrupt_header_fields(self, spc, patched, refused, offset, fmt, value, pattern):
+        refused(read_spc, patched(spc / "Ft-ir.spc", offset, fmt, value), pattern)
 
-    def test_big_endian_is_refused_clearly(self, spc, variant):
-        source = spc / "Ft-ir.spc"
-        raw = bytearray(source.read_bytes())
-        raw[1] = 0x4C
-        with pytest.raises(SpecsoilError, match=r"byte 1: .*big-endian"):
-            read_spc(variant(source, bytes(raw)))
+    def test_corrupt_subfile_count(self, spc, patched, refused):
+        path = patched(spc / "nir.spc", 24, "i", 1_000_000)
+        refused(read_spc, path, r"byte 24: expected a subfile count")
 
     @pytest.mark.parametrize(
         ("name", "cut"),
@@ -151,27 +152,8 @@ class TestBadInput:
             ("20170410EDL_L01_cell01_c1.spc", 8000),
         ],
     )
-    def test_truncated(self, spc, variant, name, cut):
-        source = spc / name
-        path = variant(source, source.read_bytes()[:cut])
-        with pytest.raises(SpecsoilError) as error:
-            read_spc(path)
-        assert str(path) in str(error.value)
-        assert "byte " in str(error.value)
-
-    def test_corrupt_subfile_count(self, spc, variant):
-        source = spc / "nir.spc"
-        raw = bytearray(source.read_bytes())
-        struct.pack_into("<i", raw, 24, 1_000_000)
-        with pytest.raises(SpecsoilError, match=r"byte 24: expected a subfile count"):
-            read_spc(variant(source, bytes(raw)))
-
-    def test_corrupt_point_count(self, spc, variant):
-        source = spc / "Ft-ir.spc"
-        raw = bytearray(source.read_bytes())
-        struct.pack_into("<i", raw, 4, -5)
-        with pytest.raises(SpecsoilError, match=r"byte 4: expected a point count"):
-            read_spc(variant(source, bytes(raw)))
+    def test_truncated(self, spc, truncated, refused, name, cut):
+        refused(read_spc, truncated(spc / name, cut))
 
 
 class TestAgainstSpcIo:
