@@ -69,6 +69,46 @@ class TestRealFiles:
         assert "multifile: 20 subfiles" in spectra.notes[0]
 
 
+class TestHeaderCodes:
+    @pytest.mark.parametrize(
+        ("y_code", "kind"),
+        [
+            (0, "unknown"),
+            (2, "absorbance"),
+            (3, "kubelka-munk"),
+            (4, "counts"),
+            (10, "absorbance"),
+            (128, "transmittance-percent"),  # Ft-ir's values run to 95
+            (129, "reflectance-percent"),
+        ],
+    )
+    def test_kind_from_fytype(self, spc, patched, y_code, kind):
+        spectra = read_spc(patched(spc / "Ft-ir.spc", 29, "B", y_code))
+        assert spectra.kind == kind
+        assert any("Y unit code" in note for note in spectra.notes) == (kind == "unknown")
+
+    @pytest.mark.parametrize(
+        ("x_code", "unit"),
+        [(1, "cm-1"), (2, "um"), (3, "nm"), (13, "raman-shift-cm-1"), (4, "index")],
+    )
+    def test_axis_unit_from_fxtype(self, spc, patched, x_code, unit):
+        spectra = read_spc(patched(spc / "Ft-ir.spc", 28, "B", x_code))
+        assert spectra.axis_unit == unit
+        if unit == "index":
+            assert "the X axis is seconds, kept as 'index'" in spectra.notes
+
+    def test_16_bit_integers(self, spc, variant):
+        """A TSPREC copy of Ft-ir.spc: its int32 values cut to their high 16 bits."""
+        source = spc / "Ft-ir.spc"
+        raw = source.read_bytes()
+        exponent = struct.unpack_from("<b", raw, 3)[0]
+        short = (np.frombuffer(raw, "<i4", 1776, 512 + 32) >> 16).astype("<i2")
+        header = bytearray(raw[: 512 + 32])
+        header[0] |= 0x01  # TSPREC
+        spectra = read_spc(variant(source, bytes(header) + short.tobytes(), "short.spc"))
+        assert_allclose(spectra.values, read_spc(source).values, atol=2.0 ** (exponent - 16))
+
+
 class TestOldFormat:
     def test_word_swapped_integers(self, spc, variant):
         """An old-format (0x4D) copy of Ft-ir.spc, written from its integer Y values."""
