@@ -11,7 +11,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 from specsoil._errors import SpecsoilError
 from specsoil.data._scans import get_reader, reader_for
-from specsoil.data.formats._opus import read_opus
+from specsoil.data.formats._opus import _acquired, read_opus
 
 AB, AB_STATUS, RFL, RFL_STATUS = 0x100F, 0x101F, 0x300F, 0x301F
 SC_SAMPLE, SC_SAMPLE_STATUS = 0x0407, 0x0417
@@ -260,3 +260,18 @@ class TestAgainstBrukeropus:
         spectra = read_opus(opus / name)
         assert_array_equal(spectra.values[0], block.y)
         assert_allclose(spectra.axis, block.x, rtol=1e-12)
+
+
+class TestAcquisitionTime:
+    @pytest.mark.parametrize(
+        ("date", "time", "expected"),
+        [
+            ("30/10/2014", "17:47:44.618 (GMT-5)", "2014-10-30T17:47:44-05:00"),
+            ("01/02/2020", "08:00:00.000 (GMT+5:30)", "2020-02-01T08:00:00+05:30"),
+            ("01/02/2020", "08:00:00.000 (GMT+99)", "2020-02-01T08:00:00"),
+            ("01/02/2020", "08:00:00", "2020-02-01T08:00:00"),
+            ("31/02/2020", "08:00:00", None),
+        ],
+    )
+    def test_dat_and_tim(self, date, time, expected):
+        assert _acquired({"DAT": date, "TIM": time}) == expected

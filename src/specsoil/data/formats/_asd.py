@@ -64,8 +64,9 @@ class DetectorSettings:
 
     Attributes:
         integration_time_ms: VNIR integration time.
-        swir1_gain: SWIR1 gain (2048 is unity).
-        swir2_gain: SWIR2 gain (2048 is unity).
+        swir1_gain: SWIR1 gain setting; the amplification is 2048 / setting, so DN times
+            setting / 2048 is the DN at unity gain.
+        swir2_gain: SWIR2 gain setting, likewise.
         swir1_offset: SWIR1 offset (kept as metadata; DN are stored offset-corrected).
         swir2_offset: SWIR2 offset.
         splice1_nm: Last VNIR wavelength (VNIR/SWIR1 join).
@@ -106,7 +107,9 @@ def _tm_struct(binary: BinaryFile) -> datetime | None:
     """The C ``struct tm`` at byte 160 (seconds, minutes, ... years since 1900)."""
     second, minute, hour, day, month, year = binary.unpack("6h", 160, "the acquisition time")
     try:
-        return datetime(year + 1900, month + 1, day, hour, minute, min(second, 59))
+        return datetime(
+            year + 1900 if year < 1900 else year, month + 1, day, hour, minute, min(second, 59)
+        )
     except ValueError:
         return None
 

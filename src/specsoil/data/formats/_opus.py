@@ -210,13 +210,15 @@ def _acquired(status: dict[str, int | float | str]) -> str | None:
         moment = datetime.strptime(f"{date} {clock.split('.')[0]}", "%d/%m/%Y %H:%M:%S")
     except ValueError:
         return None
-    zone = zone.strip("()").removeprefix("GMT")
+    zone = zone.strip("()").removeprefix("GMT").removeprefix("UTC")
     if zone:
+        sign = -1.0 if zone.startswith("-") else 1.0
+        hours, _, minutes = zone.lstrip("+-").partition(":")
         try:
-            hours = float(zone)
-        except ValueError:
+            offset = timedelta(hours=float(hours), minutes=float(minutes or 0))
+            moment = moment.replace(tzinfo=timezone(sign * offset))
+        except ValueError:  # not a number, or beyond +-24 h: keep the local time
             return moment.isoformat()
-        moment = moment.replace(tzinfo=timezone(timedelta(hours=hours)))
     return moment.isoformat()
 
 
