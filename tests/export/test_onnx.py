@@ -26,6 +26,13 @@ pytest.importorskip("onnxscript")
 from specsoil.export import ONNX_FORMAT_VERSION, OnnxModel, export_onnx
 
 TOLERANCE = 1e-4  # in target standard deviations
+# Valid specsoil metadata for a 3-band identity graph (TestRuntimeErrors._identity_model).
+IDENTITY_METADATA = {
+    "format_version": ONNX_FORMAT_VERSION,
+    "name": "identity",
+    "targets": ["a", "b", "c"],
+    "wavelengths": [1000.0, 1010.0, 1020.0],
+}
 
 
 def _max_relative_difference(model, onnx_model, table) -> float:
@@ -237,25 +244,12 @@ class TestRuntimeErrors:
         ],
     )
     def test_tampered_metadata_names_the_field(self, tmp_path, change, message):
-        metadata = {
-            "format_version": ONNX_FORMAT_VERSION,
-            "name": "identity",
-            "targets": ["a", "b", "c"],
-            "wavelengths": [1000.0, 1010.0, 1020.0],
-            **change,
-        }
-        path = self._identity_model(tmp_path / "id.onnx", metadata)
+        path = self._identity_model(tmp_path / "id.onnx", {**IDENTITY_METADATA, **change})
         with pytest.raises(SpecsoilError, match=rf"id\.onnx: .*{message}"):
             OnnxModel.load(path)
 
     def test_identity_graph_with_valid_metadata_runs(self, tmp_path):
-        metadata = {
-            "format_version": ONNX_FORMAT_VERSION,
-            "name": "identity",
-            "targets": ["a", "b", "c"],
-            "wavelengths": [1000.0, 1010.0, 1020.0],
-        }
-        model = OnnxModel.load(self._identity_model(tmp_path / "id.onnx", metadata))
+        model = OnnxModel.load(self._identity_model(tmp_path / "id.onnx", IDENTITY_METADATA))
         X = np.array([[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]], dtype=np.float32)
         np.testing.assert_allclose(model.predict_array(X), X)
         with pytest.raises(SpecsoilError, match=r"takes spectra of shape \(n, 3\); got \(2, 2\)"):

@@ -57,16 +57,14 @@ def table():
     return read_spectra(GEEVES_SMALL, spectra_kind="reflectance")
 
 
+def _fit(table, clip=None) -> SpectralModel:
+    settings = {"params": {"max_components": 3}, "conformal": "cv+", "conformal_folds": 3}
+    return SpectralModel.fit(table, TARGETS, recipe="plsr", clip=clip, **settings)
+
+
 @pytest.fixture(scope="module")
 def unclipped(table):
-    return SpectralModel.fit(
-        table,
-        TARGETS,
-        recipe="plsr",
-        params={"max_components": 3},
-        conformal="cv+",
-        conformal_folds=3,
-    )
+    return _fit(table)
 
 
 def test_fit_saves_and_applies_bounds_to_predictions_and_intervals(table, unclipped, tmp_path):
@@ -75,15 +73,7 @@ def test_fit_saves_and_applies_bounds_to_predictions_and_intervals(table, unclip
     clay_cap = float(np.median(point[:, 0]))
     assert lower[:, 1].min() < 0.0  # so the carbon bound matters
     bounds = {"clay_pct": (None, clay_cap), "total_carbon_pct": (0.0, None)}
-    model = SpectralModel.fit(
-        table,
-        TARGETS,
-        recipe="plsr",
-        params={"max_components": 3},
-        conformal="cv+",
-        conformal_folds=3,
-        clip=bounds,
-    )
+    model = _fit(table, clip=bounds)
     loaded = SpectralModel.load(model.save(tmp_path / "clipped"))
     manifest = json.loads((tmp_path / "clipped" / MANIFEST).read_text(encoding="utf-8"))
     assert manifest["clip"] == {"clay_pct": [None, clay_cap], "total_carbon_pct": [0.0, None]}
