@@ -271,6 +271,8 @@ def _edit_manifest(folder: Path, edit: str) -> None:
         manifest = [manifest]
     elif edit == "descending wavelengths":
         manifest["wavelengths"] = manifest["wavelengths"][::-1]
+    elif edit == "fold list as text":
+        manifest["files"]["conformal_folds"] = "conformal_fold_0.skops"
     elif edit == "extra target":
         manifest["targets"] = [*manifest["targets"], "sand_pct"]
         manifest["files"].pop("conformal")  # else its residual width catches it first
@@ -287,6 +289,7 @@ MANIFEST_EDITS = {
     "top-level list": r"expected a JSON object .* got list at the top level",
     "invalid JSON": r"not valid JSON",
     "descending wavelengths": r"field 'wavelengths' must be strictly ascending",
+    "fold list as text": r"field 'files\.conformal_folds' must be a list of names",
 }
 
 

@@ -101,8 +101,9 @@ def check_manifest_fields(
     if not all(isinstance(step, dict) for step in manifest.get("preprocessing", [])):
         raise SpecsoilError(f"{path}: field 'preprocessing' must be a list of objects")
     for key, name in manifest.get("files", {}).items():
-        names = name if key == "conformal_folds" and isinstance(name, list) else [name]
-        for file_name in names:
+        if key == "conformal_folds" and not isinstance(name, list):
+            raise SpecsoilError(f"{path}: field 'files.conformal_folds' must be a list of names")
+        for file_name in name if key == "conformal_folds" else [name]:
             _check_file_name(file_name, f"files.{key}", path)
 
 
