@@ -126,4 +126,5 @@ def test_signal_during_parallel_cv_stops_the_workers(tmp_path, signum, status, w
     assert survivors == {}
     assert returncode == status
     assert word in stderr_path.read_text()
-    assert not (tmp_path / "cv").exists()
+    # Nothing half-written is left behind: no report folder, no temporary file.
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["stderr.txt"]
