@@ -26,6 +26,13 @@ pytest.importorskip("onnxscript")
 from specsoil.export import ONNX_FORMAT_VERSION, OnnxModel, export_onnx
 
 TOLERANCE = 1e-4  # in target standard deviations
+# Valid specsoil metadata for a 3-band identity graph (TestRuntimeErrors._identity_model).
+IDENTITY_METADATA = {
+    "format_version": ONNX_FORMAT_VERSION,
+    "name": "identity",
+    "targets": ["a", "b", "c"],
+    "wavelengths": [1000.0, 1010.0, 1020.0],
+}
 
 
 def _max_relative_difference(model, onnx_model, table) -> float:
@@ -118,6 +125,20 @@ class TestExportErrors:
         operators = {node.op_type for node in onnx.load(str(path)).graph.node}
         assert "Conv" not in operators
         assert _max_relative_difference(model, OnnxModel.load(path), nirsoil_new) < TOLERANCE
+
+    def test_clip_bounds_travel_with_the_export(self, nirsoil_train, nirsoil_new, tmp_path):
+        from specsoil.models import SpectralModel
+
+        model = SpectralModel.fit(
+            nirsoil_train, NIRSOIL_TARGETS, recipe="plsr", params={"max_components": 8}
+        )
+        cap = float(np.median(model.predict(nirsoil_new)[:, 0]))  # binds for half the rows
+        model.clip = {NIRSOIL_TARGETS[0]: (None, cap)}
+        exported = OnnxModel.load(export_onnx(model, tmp_path / "plsr.onnx"))
+        assert exported.clip == model.clip
+        predicted = exported.predict(nirsoil_new)
+        assert predicted[:, 0].max() <= cap
+        assert _max_relative_difference(model, exported, nirsoil_new) < TOLERANCE
 
     def test_unsupported_step_is_named(self, nirsoil_train, tmp_path):
         from specsoil.models import SpectralModel
@@ -214,14 +235,21 @@ class TestRuntimeErrors:
         with pytest.raises(SpecsoilError, match="returns 3 properties but its metadata lists 1"):
             OnnxModel.load(path)
 
+    @pytest.mark.parametrize(
+        ("change", "message"),
+        [
+            ({"wavelengths": ["1000", "1010", "1020"]}, r"'wavelengths' must hold numbers"),
+            ({"targets": "abc"}, r"field 'targets' must be a list"),
+            ({"clip": {"a": [3, 1]}}, r"metadata 'clip': 'a' low bound 3 is above"),
+        ],
+    )
+    def test_tampered_metadata_names_the_field(self, tmp_path, change, message):
+        path = self._identity_model(tmp_path / "id.onnx", {**IDENTITY_METADATA, **change})
+        with pytest.raises(SpecsoilError, match=rf"id\.onnx: .*{message}"):
+            OnnxModel.load(path)
+
     def test_identity_graph_with_valid_metadata_runs(self, tmp_path):
-        metadata = {
-            "format_version": ONNX_FORMAT_VERSION,
-            "name": "identity",
-            "targets": ["a", "b", "c"],
-            "wavelengths": [1000.0, 1010.0, 1020.0],
-        }
-        model = OnnxModel.load(self._identity_model(tmp_path / "id.onnx", metadata))
+        model = OnnxModel.load(self._identity_model(tmp_path / "id.onnx", IDENTITY_METADATA))
         X = np.array([[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]], dtype=np.float32)
         np.testing.assert_allclose(model.predict_array(X), X)
         with pytest.raises(SpecsoilError, match=r"takes spectra of shape \(n, 3\); got \(2, 2\)"):

@@ -94,6 +94,15 @@ class TestFinetuneModel:
         assert loaded.training["finetuned_from"]["name"] == "library"
         np.testing.assert_allclose(loaded.predict(halves[1]), tuned.predict(halves[1]), rtol=1e-5)
 
+    def test_clip_bounds_of_shared_targets_are_kept(self, base, halves):
+        import dataclasses
+
+        bounded = dataclasses.replace(
+            base, clip={"clay_pct": (0.0, 100.0), "total_carbon_pct": (0.0, None)}
+        )
+        tuned = finetune_model(bounded, halves[1], ["clay_pct"], strategy="head", max_epochs=1)
+        assert tuned.clip == {"clay_pct": (0.0, 100.0)}
+
     def test_local_spectra_on_another_grid_are_resampled(self, base, halves):
         local = halves[1]
         # A 25 nm instrument covering the same range (350-2500 nm).

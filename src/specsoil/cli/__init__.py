@@ -25,6 +25,7 @@ from specsoil.cli import (
     _transfer_cv,
     _tune,
 )
+from specsoil.cli._signals import Terminated, stop_workers_on_signals
 
 __all__ = ["build_parser", "main"]
 
@@ -85,12 +86,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         force=True,
     )
     try:
-        status: int = args.func(args)
+        with stop_workers_on_signals():
+            status: int = args.func(args)
     except SpecsoilError as exc:
         if args.debug:
             raise
         print(f"specsoil {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except Terminated as exc:
+        print(f"specsoil {args.command}: terminated ({exc})", file=sys.stderr)
+        return exc.exit_status
     except KeyboardInterrupt:
         print(f"specsoil {args.command}: interrupted", file=sys.stderr)
         return 130

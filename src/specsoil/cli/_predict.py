@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
@@ -13,10 +14,11 @@ from numpy.typing import NDArray
 
 from specsoil._atomic import atomic_path
 from specsoil._errors import SpecsoilError
+from specsoil.cli._clip import add_clip_flag, merge_clip, parse_clip
 from specsoil.cli._common import add_data_flags, console, load_data
 from specsoil.data import SpectraTable
 from specsoil.export import OnnxModel
-from specsoil.models import DEFAULT_DOMAIN_CONFIDENCE, SpectralModel
+from specsoil.models import DEFAULT_DOMAIN_CONFIDENCE, SpectralModel, describe_clip
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +53,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "spectrum is flagged (in_domain false) when either exceeds its limit "
         f"(default {DEFAULT_DOMAIN_CONFIDENCE})",
     )
+    add_clip_flag(parser, at_predict=True)
     parser.set_defaults(func=run)
     return parser
 
@@ -70,6 +73,9 @@ def run(args: argparse.Namespace) -> int:
             f"{args.model}: an ONNX export carries no conformal calibration, so --interval "
             "is not available; predict with the model directory it was exported from"
         )
+    if args.clip:
+        overrides = parse_clip(args.clip, model.targets, allow_open=True)
+        model = dataclasses.replace(model, clip=merge_clip(model.clip, overrides, model.targets))
     loaded = load_data(args.data, spectra_kind=args.spectra_kind, drop_invalid=args.drop_invalid)
     table = loaded.table
     lower: NDArray[np.float64] | None = None
@@ -89,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
     with atomic_path(out) as tmp:
         frame.to_csv(tmp, index=False)
     interval = f" with {args.interval:g} intervals" if lower is not None else ""
+    if model.clip:
+        interval += f", clipped to {describe_clip(model.clip)}"
     console().print(
         f"predicted {', '.join(model.targets)}{interval} for {len(frame)} spectra with "
         f"{model.name!r}; {note}; written to {out}"

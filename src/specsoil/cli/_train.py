@@ -13,6 +13,7 @@ from sklearn.pipeline import Pipeline
 
 from specsoil._atomic import atomic_write_text
 from specsoil._errors import SpecsoilError
+from specsoil.cli._clip import add_clip_flag, parse_clip
 from specsoil.cli._common import add_run_flags, console, load_run, resolve_models
 from specsoil.config import load_config
 from specsoil.data import ParquetSpectraSource, SpectraTable
@@ -74,6 +75,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         help="share of samples held out for --conformal split (default "
         f"{DEFAULT_CALIBRATION_FRACTION})",
     )
+    add_clip_flag(parser)
     parser.set_defaults(func=run)
     return parser
 
@@ -97,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
     config, seed, loaded, targets = run_.config, run_.seed, run_.loaded, run_.targets
     name = args.model or (next(iter(config.models)) if config.models else DEFAULT_MODEL)
     (spec,) = resolve_models([name], config)
+    clip = parse_clip(args.clip, targets)
     model = SpectralModel.fit(
         loaded.table,
         targets,
@@ -108,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
         conformal=_conformal_option(args.conformal),
         conformal_folds=args.conformal_folds,
         calibration_fraction=args.calibration_fraction,
+        clip=clip,
     )
     out = model.save(Path(args.out))
     _write_cnn_pictures(model, loaded.table, out)
@@ -166,6 +170,7 @@ def _run_stream(args: argparse.Namespace) -> int:
     seed = args.seed if args.seed is not None else config.seed
     name = args.model or (next(iter(config.models)) if config.models else DEFAULT_STREAM_MODEL)
     (spec,) = resolve_models([name], config)
+    clip = parse_clip(args.clip, targets)
     source = ParquetSpectraSource(
         data, targets=targets, spectra_kind=args.spectra_kind or config.spectra_kind
     )
@@ -188,6 +193,7 @@ def _run_stream(args: argparse.Namespace) -> int:
         params=spec.params,
         random_state=seed,
     )
+    model.clip = clip
     out = model.save(Path(args.out))
     first = next(source.iter_tables([0]))  # feature maps are drawn for its first spectrum
     _write_cnn_pictures(model, first, out)

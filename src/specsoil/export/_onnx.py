@@ -17,7 +17,7 @@ import numpy as np
 from specsoil._atomic import atomic_path
 from specsoil._errors import SpecsoilError
 from specsoil.export._metadata import INPUT_NAME, METADATA_KEY, ONNX_FORMAT_VERSION, OUTPUT_NAME
-from specsoil.models import FORMAT_VERSION, SpectralModel
+from specsoil.models import FORMAT_VERSION, SpectralModel, clip_to_json
 from specsoil.train import require_torch
 
 logger = logging.getLogger(__name__)
@@ -47,8 +47,9 @@ def onnx_manifest(model: SpectralModel) -> dict[str, Any]:
 
     Returns:
         JSON-ready data: the export format version, specsoil version, name, recipe, targets,
-        input grid, spectra kind, the graph's input and output names, and the model
-        directory's preprocessing, parameters and training summary.
+        input grid, spectra kind, the graph's input and output names, the model
+        directory's preprocessing, parameters and training summary, and its clip bounds
+        (applied by :class:`specsoil.export.OnnxModel`, not by the graph).
     """
     from specsoil import __version__
 
@@ -67,6 +68,7 @@ def onnx_manifest(model: SpectralModel) -> dict[str, Any]:
         "preprocessing": model.preprocessing,
         "params": model.params,
         "training": model.training,
+        "clip": clip_to_json(model.clip),
     }
 
 

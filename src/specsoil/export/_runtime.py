@@ -20,7 +20,14 @@ from specsoil.export._metadata import (
     ONNX_MIN_FORMAT_VERSION,
     OUTPUT_NAME,
 )
-from specsoil.models import align_spectra, check_format_version
+from specsoil.models import (
+    ClipBounds,
+    align_spectra,
+    apply_clip,
+    check_clip,
+    check_format_version,
+    check_manifest_fields,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +67,8 @@ class OnnxModel:
         wavelengths: The model's grid in nm; spectra are aligned onto it as
             :meth:`specsoil.models.SpectralModel.align` does.
         manifest: The whole JSON manifest stored in the file.
+        clip: Bounds per target from the model directory (``--clip`` at train), applied
+            to the graph's outputs; an empty dict when there are none.
     """
 
     path: Path
@@ -69,6 +78,7 @@ class OnnxModel:
     wavelengths: NDArray[np.float64]
     manifest: dict[str, Any]
     _session: Any = field(repr=False)
+    clip: ClipBounds = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: str | Path, *, num_threads: int | None = None) -> OnnxModel:
@@ -104,6 +114,8 @@ class OnnxModel:
         targets = manifest["targets"]
         wavelengths = np.asarray(manifest["wavelengths"], dtype=np.float64)
         _check_signature(session, source, n_bands=wavelengths.size, n_targets=len(targets))
+        # Older exports have no clip field: no bounds.
+        clip = check_clip(manifest.get("clip"), targets, source=f"{source}: metadata 'clip'")
         return cls(
             path=source,
             name=str(manifest["name"]),
@@ -112,6 +124,7 @@ class OnnxModel:
             wavelengths=wavelengths,
             manifest=manifest,
             _session=session,
+            clip=clip,
         )
 
     def predict_array(
@@ -124,7 +137,7 @@ class OnnxModel:
             batch_size: Rows per onnxruntime call.
 
         Returns:
-            Predictions, float64, shape (n_samples, n_targets).
+            Predictions, float64, shape (n_samples, n_targets), clipped to :attr:`clip`.
 
         Raises:
             SpecsoilError: If X does not have one column per model wavelength.
@@ -142,7 +155,7 @@ class OnnxModel:
             chunk = np.ascontiguousarray(spectra[start : start + batch_size])
             (pred,) = self._session.run([OUTPUT_NAME], {INPUT_NAME: chunk})
             out[start : start + chunk.shape[0]] = pred
-        return out
+        return apply_clip(out, self.clip, self.targets)
 
     def predict(
         self, table: SpectraTable, *, batch_size: int = DEFAULT_BATCH_SIZE
@@ -178,9 +191,9 @@ def _read_manifest(session: Any, source: Path) -> dict[str, Any]:
         oldest=ONNX_MIN_FORMAT_VERSION,
         what="ONNX export",
     )
-    missing = [key for key in ("name", "targets", "wavelengths") if key not in manifest]
-    if missing:
-        raise SpecsoilError(f"{source}: the specsoil metadata lacks {missing}")
+    check_manifest_fields(
+        manifest, f"{source}: the specsoil metadata", required=("name", "targets", "wavelengths")
+    )
     return manifest
 
 

@@ -4,8 +4,16 @@ Every estimator follows the scikit-learn regressor contract, accepts y of shape 
 (n, n_targets), and skips missing lab values (NaN) per target instead of imputing them.
 """
 
+from specsoil.models._clip import (
+    ClipBounds,
+    apply_clip,
+    check_clip,
+    clip_to_json,
+    describe_clip,
+)
 from specsoil.models._cubist import CubistRegressor, OptionalDependencyError, cubist_available
 from specsoil.models._mbl import MemoryBasedLearning
+from specsoil.models._model_files import check_manifest_fields
 from specsoil.models._per_target import PerTargetRegressor
 from specsoil.models._pls import PLSRegressionCV
 from specsoil.models._recipes import (
@@ -52,6 +60,7 @@ __all__ = [
     "FORMAT_VERSION",
     "SVRCV",
     "ApplicabilityDomain",
+    "ClipBounds",
     "ConformalCalibration",
     "ConformalOption",
     "CubistRegressor",
@@ -64,10 +73,15 @@ __all__ = [
     "PerTargetRegressor",
     "SpectralModel",
     "align_spectra",
+    "apply_clip",
     "available_recipes",
+    "check_clip",
     "check_format_version",
+    "check_manifest_fields",
+    "clip_to_json",
     "cubist_available",
     "default_recipes",
+    "describe_clip",
     "finetune_model",
     "fit_model_stream",
     "is_finetunable",

@@ -18,6 +18,13 @@ from sklearn.pipeline import Pipeline
 from specsoil._atomic import atomic_directory
 from specsoil._errors import SpecsoilError
 from specsoil.data import SpectraTable
+from specsoil.models._clip import ClipBounds, apply_clip, check_clip, clip_to_json
+from specsoil.models._model_files import (
+    check_manifest_fields,
+    load_pipeline,
+    read_manifest,
+    read_npz,
+)
 from specsoil.models._recipes import make_recipe, recipe_preprocessing
 from specsoil.models._uncertainty import (
     DEFAULT_CALIBRATION_FRACTION,
@@ -47,8 +54,6 @@ FOLD_PIPELINE_FILE = "conformal_fold_{fold}.skops"
 # trainings and split conformal would withhold data from the saved model, so users choose.
 # None: no intervals.
 ConformalOption = Literal["auto", "cv+", "split"]
-# skops builds only types on this allow-list, so loading a model never runs foreign code.
-_TRUSTED_PREFIXES = ("specsoil.", "sklearn.", "numpy.", "scipy.", "cubist.", "builtins.")
 
 
 @dataclass
@@ -68,6 +73,8 @@ class SpectralModel:
         fold_pipelines: For CV+ calibration, the K fitted fold pipelines.
         domain: The applicability domain of the training spectra (None: not available,
             e.g. streamed, fine-tuned or older models).
+        clip: Bounds per target, ``{target: (low, high)}`` (None: open side), applied to
+            predictions and interval ends; see :func:`specsoil.models.check_clip`.
     """
 
     name: str
@@ -81,6 +88,7 @@ class SpectralModel:
     conformal: ConformalCalibration | None = None
     fold_pipelines: list[Pipeline] = field(default_factory=list)
     domain: ApplicabilityDomain | None = None
+    clip: ClipBounds = field(default_factory=dict)
 
     @classmethod
     def fit(
@@ -96,6 +104,7 @@ class SpectralModel:
         conformal: ConformalOption | None = None,
         conformal_folds: int = DEFAULT_CONFORMAL_FOLDS,
         calibration_fraction: float = DEFAULT_CALIBRATION_FRACTION,
+        clip: Mapping[str, tuple[float | None, float | None]] | None = None,
     ) -> SpectralModel:
         """Fit ``recipe`` on the spectra of ``table`` and return the bundled model.
 
@@ -119,11 +128,14 @@ class SpectralModel:
                 explicitly) or None (no intervals).
             conformal_folds: K for CV+.
             calibration_fraction: Share of rows held out for split conformal.
+            clip: Bounds ``{target: (low, high)}`` (None: open side) for targets that
+                cannot leave a range; they bound predictions and interval ends, not the fit.
 
         Raises:
-            SpecsoilError: For bad recipe parameters, an unknown conformal method, or too
-                few rows for the calibration asked for.
+            SpecsoilError: For bad recipe parameters, an unknown conformal method, too
+                few rows for the calibration asked for, or bad clip bounds.
         """
+        bounds = check_clip(clip, list(targets))
         steps = [dict(s) for s in (preprocessing or recipe_preprocessing(recipe))]
         overrides = dict(params or {})
         Y = table.targets(targets)
@@ -173,6 +185,7 @@ class SpectralModel:
             training=summary,
             conformal=calibration,
             fold_pipelines=fold_pipelines,
+            clip=bounds,
         )
         if table.n_samples >= MIN_DOMAIN_SAMPLES:
             model.domain = ApplicabilityDomain.fit(
@@ -195,9 +208,12 @@ class SpectralModel:
         return align_spectra(table, self.wavelengths, model_name=self.name)
 
     def predict(self, table: SpectraTable) -> NDArray[np.float64]:
-        """Predict every target for every spectrum; shape (n_samples, n_targets)."""
-        pred = np.asarray(self.pipeline.predict(self.align(table)), dtype=np.float64)
-        return pred.reshape(table.n_samples, len(self.targets))
+        """Predict every target for every spectrum; shape (n_samples, n_targets).
+
+        Targets with :attr:`clip` bounds are clipped to them.
+        """
+        pred = _predict_matrix(self.pipeline, self.align(table), len(self.targets))
+        return apply_clip(pred, self.clip, self.targets)
 
     def domain_features(self, aligned: NDArray[np.floating[Any]]) -> NDArray[np.float64]:
         """Spectra on the model grid as the estimator sees them: the applicability-domain space.
@@ -253,7 +269,12 @@ class SpectralModel:
                 [_predict_matrix(p, aligned, len(self.targets)) for p in self.fold_pipelines]
             )  # (K, n, n_targets)
         lower, upper = self.conformal.interval(point, confidence, folds)
-        return point, lower, upper
+        # Clipped after the interval is formed, so a bound narrows it but never shifts it.
+        return (
+            apply_clip(point, self.clip, self.targets),
+            apply_clip(lower, self.clip, self.targets),
+            apply_clip(upper, self.clip, self.targets),
+        )
 
     def manifest(self) -> dict[str, Any]:
         """Everything about the model except the fitted parts, as JSON-ready data."""
@@ -273,6 +294,7 @@ class SpectralModel:
             "training": self.training,
             "files": self._files(),
             "applicability_domain": None if self.domain is None else self.domain.summary(),
+            "clip": clip_to_json(self.clip),
         }
 
     def _files(self) -> dict[str, Any]:
@@ -305,39 +327,40 @@ class SpectralModel:
 
     @classmethod
     def load(cls, directory: str | Path) -> SpectralModel:
-        """Read a model directory written by :meth:`save`.
+        """Read a model directory written by :meth:`save`, running none of its content.
+
+        Every file is read as data: the manifest's fields are checked, pipelines are built
+        only from the types specsoil saves (``specsoil.models._trusted_types``) and arrays
+        are read with pickling off.
 
         Raises:
             SpecsoilError: If the directory is not a specsoil model, was written by a newer
-                format, or holds object types outside the trusted allow-list.
+                format, has a damaged or edited manifest or file (named with the field at
+                fault), or holds object types outside the allow-list (named).
         """
         root = Path(directory)
         manifest_path = root / MANIFEST
         if not manifest_path.is_file():
             raise SpecsoilError(f"{root}: not a specsoil model directory (no {MANIFEST})")
-        try:
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise SpecsoilError(f"{manifest_path}: not valid JSON ({exc})") from None
+        manifest = read_manifest(manifest_path)
         check_format_version(
             manifest.get("format_version"),
             written_by=manifest.get("specsoil_version"),
             source=str(root),
         )
+        check_manifest_fields(manifest, manifest_path)
+        targets = list(manifest["targets"])
+        wavelengths = np.asarray(manifest["wavelengths"], dtype=np.float64)
+        clip = check_clip(manifest.get("clip"), targets, source=f"{manifest_path}: field 'clip'")
         files = manifest.get("files", {})
-        pipeline_path = root / files.get("pipeline", PIPELINE_FILE)
-        if not pipeline_path.is_file():
-            raise SpecsoilError(f"{root}: the fitted pipeline {pipeline_path.name} is missing")
-        pipeline = _load_pipeline(pipeline_path, manifest)
+        pipeline = load_pipeline(root / files.get("pipeline", PIPELINE_FILE), manifest)
+        _check_band_count(pipeline, wavelengths.size, manifest_path)
         conformal = None
         fold_pipelines: list[Pipeline] = []
         if "conformal" in files:
-            conformal = _load_conformal(root / files["conformal"], manifest["targets"])
+            conformal = _load_conformal(root / files["conformal"], targets)
             for fold_file in files.get("conformal_folds", []):
-                fold_path = root / fold_file
-                if not fold_path.is_file():
-                    raise SpecsoilError(f"{root}: the CV+ fold model {fold_file} is missing")
-                fold_pipelines.append(_load_pipeline(fold_path, manifest))
+                fold_pipelines.append(load_pipeline(root / fold_file, manifest))
             if conformal.method == "cv+" and len(fold_pipelines) != conformal.n_folds:
                 raise SpecsoilError(
                     f"{root}: CV+ calibration with {conformal.n_folds} folds but "
@@ -349,34 +372,28 @@ class SpectralModel:
             recipe=manifest["recipe"],
             preprocessing=manifest["preprocessing"],
             params=manifest["params"],
-            targets=list(manifest["targets"]),
-            wavelengths=np.asarray(manifest["wavelengths"], dtype=np.float64),
+            targets=targets,
+            wavelengths=wavelengths,
             pipeline=pipeline,
             training=manifest.get("training", {}),
             conformal=conformal,
             fold_pipelines=fold_pipelines,
             domain=domain,
+            clip=clip,
         )
 
 
-def _load_pipeline(path: Path, manifest: Mapping[str, Any]) -> Pipeline:
-    """Load one skops pipeline, building only types on the trusted allow-list."""
-    import skops.io as sio
-
+def _check_band_count(pipeline: Pipeline, n_bands: int, manifest_path: Path) -> None:
+    """The manifest's grid must have as many bands as the pipeline was fitted on."""
     try:
-        untrusted = sio.get_untrusted_types(file=path)
-    except Exception as exc:  # a truncated or foreign file: skops raises zipfile errors
-        raise _unreadable_pipeline(path, manifest, exc) from exc
-    foreign = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]
-    if foreign:
-        raise SpecsoilError(f"{path}: refusing to load untrusted object types {foreign}")
-    try:
-        pipeline: Pipeline = sio.load(path, trusted=untrusted)
-    except SpecsoilError:
-        raise  # e.g. a CNN pipeline without the torch extra: already says what to do
-    except Exception as exc:  # e.g. a pipeline class changed between specsoil releases
-        raise _unreadable_pipeline(path, manifest, exc) from exc
-    return pipeline
+        fitted = getattr(pipeline, "n_features_in_", None)
+    except Exception:  # a first step without the attribute raises from the property
+        fitted = None
+    if isinstance(fitted, int) and fitted != n_bands:
+        raise SpecsoilError(
+            f"{manifest_path}: field 'wavelengths' lists {n_bands} bands but the fitted "
+            f"pipeline takes {fitted}; the manifest was truncated or edited"
+        )
 
 
 def _resolve_conformal(option: ConformalOption | None, pipeline: Pipeline) -> str | None:
@@ -447,8 +464,19 @@ def _cv_plus(
 
 
 def _predict_matrix(pipeline: Pipeline, X: NDArray[Any], n_targets: int) -> NDArray[np.float64]:
-    """``pipeline.predict`` as a (n_samples, n_targets) float64 array."""
-    return np.asarray(pipeline.predict(X), dtype=np.float64).reshape(X.shape[0], n_targets)
+    """``pipeline.predict`` as a (n_samples, n_targets) float64 array.
+
+    Raises:
+        SpecsoilError: If the pipeline predicts another number of targets (an edited
+            manifest's ``targets``).
+    """
+    pred = np.asarray(pipeline.predict(X), dtype=np.float64)
+    if pred.size != X.shape[0] * n_targets:
+        raise SpecsoilError(
+            f"the fitted pipeline predicts {pred.size // max(X.shape[0], 1)} values per "
+            f"spectrum but the manifest lists {n_targets} targets; was it edited?"
+        )
+    return pred.reshape(X.shape[0], n_targets)
 
 
 # The calibration and domain arrays are stored as .npz, read with allow_pickle=False, so
@@ -464,7 +492,7 @@ def _save_conformal(calibration: ConformalCalibration, path: Path) -> None:
 
 
 def _load_conformal(path: Path, targets: Sequence[str]) -> ConformalCalibration:
-    arrays = _read_npz(path, ("method", "residuals", "folds", "n_folds"))
+    arrays = read_npz(path, ("method", "residuals", "folds", "n_folds"))
     method = str(arrays["method"])
     residuals = np.asarray(arrays["residuals"], dtype=np.float64)
     if method not in ("split", "cv+") or residuals.ndim != 2 or residuals.shape[1] != len(targets):
@@ -513,7 +541,7 @@ def _load_domain(path: Path) -> ApplicabilityDomain:
         "reference_t2",
         "reference_q",
     )
-    arrays = _read_npz(path, keys)
+    arrays = read_npz(path, keys)
     mean = np.asarray(arrays["mean"], dtype=np.float64)
     components = np.asarray(arrays["components"], dtype=np.float64)
     score_variances = np.asarray(arrays["score_variances"], dtype=np.float64)
@@ -535,21 +563,6 @@ def _load_domain(path: Path) -> ApplicabilityDomain:
         reference_t2=np.asarray(arrays["reference_t2"], dtype=np.float64),
         reference_q=np.asarray(arrays["reference_q"], dtype=np.float64),
     )
-
-
-def _read_npz(path: Path, keys: Sequence[str]) -> dict[str, NDArray[Any]]:
-    if not path.is_file():
-        raise SpecsoilError(f"{path.parent}: {path.name}, listed in the manifest, is missing")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            missing = [k for k in keys if k not in data.files]
-            if missing:
-                raise SpecsoilError(f"{path}: arrays {missing} are missing")
-            return {k: np.asarray(data[k]) for k in keys}
-    except SpecsoilError:
-        raise
-    except Exception as exc:  # truncated zip, pickled objects, ...
-        raise SpecsoilError(f"{path}: cannot be read ({type(exc).__name__}: {exc})") from exc
 
 
 def align_spectra(
@@ -645,18 +658,6 @@ def check_format_version(
             "with an older specsoil and retrain, or retrain from the training data"
         )
     return version
-
-
-def _unreadable_pipeline(path: Path, manifest: Mapping[str, Any], exc: Exception) -> SpecsoilError:
-    """The error for a pipeline file this specsoil cannot rebuild, naming both versions."""
-    from specsoil import __version__
-
-    return SpecsoilError(
-        f"{path}: cannot rebuild the fitted pipeline written by specsoil "
-        f"{manifest.get('specsoil_version', '?')} with specsoil {__version__} "
-        f"({type(exc).__name__}: {exc}); load it with the specsoil version that wrote it, "
-        "or retrain the model"
-    )
 
 
 def target_statistics(targets: Sequence[str], Y: NDArray[np.float64]) -> dict[str, dict[str, Any]]:

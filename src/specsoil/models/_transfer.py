@@ -278,4 +278,6 @@ def finetune_model(
         wavelengths=np.array(base.wavelengths, dtype=np.float64),
         pipeline=_replace_network(base.pipeline, path, tuned),
         training=summary,
+        # The base's bounds still hold for the targets it shares with the local data.
+        clip={t: bounds for t, bounds in base.clip.items() if t in targets},
     )

@@ -1,0 +1,84 @@
+"""``--clip TARGET=LOW:HIGH``: bounds for properties that cannot be negative or above 100 %."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Mapping, Sequence
+
+from specsoil._errors import SpecsoilError
+from specsoil.models import ClipBounds, check_clip
+
+CLIP_METAVAR = "TARGET=LOW:HIGH"
+
+
+def add_clip_flag(parser: argparse.ArgumentParser, *, at_predict: bool = False) -> None:
+    """Add the repeatable ``--clip`` option (train stores it; predict overrides it)."""
+    what = (
+        "replace the model's bounds for TARGET at prediction time (TARGET=: removes them)"
+        if at_predict
+        else "bound TARGET's predictions and interval ends to [LOW, HIGH]; stored with the model"
+    )
+    parser.add_argument(
+        "--clip",
+        action="append",
+        metavar=CLIP_METAVAR,
+        help=f"{what}; either side may be left out, e.g. --clip clay_pct=0:100 --clip oc=0: "
+        "(repeatable)",
+    )
+
+
+def parse_clip(
+    texts: Sequence[str] | None, targets: Sequence[str], *, allow_open: bool = False
+) -> dict[str, tuple[float | None, float | None]]:
+    """Parse ``--clip`` values into ``{target: (low, high)}``.
+
+    Args:
+        texts: The option's values, e.g. ``["clay_pct=0:100", "oc=0:"]``.
+        targets: The targets the model predicts.
+        allow_open: Accept ``TARGET=:`` (no bound: removes a stored one at predict).
+
+    Raises:
+        SpecsoilError: For bad syntax, a number that does not parse, a target given twice
+            or unknown, or bounds that ``check_clip`` rejects.
+    """
+    parsed: dict[str, tuple[float | None, float | None]] = {}
+    for text in texts or []:
+        target, equals, bounds = text.partition("=")
+        low_text, colon, high_text = bounds.partition(":")
+        if not equals or not colon or not target.strip():
+            raise SpecsoilError(
+                f"--clip {text!r}: expected {CLIP_METAVAR}, e.g. clay_pct=0:100 or oc=0:"
+            )
+        target = target.strip()
+        if target in parsed:
+            raise SpecsoilError(f"--clip {text!r}: {target!r} is given twice")
+        low, high = _number(low_text, text), _number(high_text, text)
+        if low is None and high is None and not allow_open:
+            raise SpecsoilError(f"--clip {text!r}: give LOW, HIGH or both")
+        parsed[target] = (low, high)
+    # Checks targets and order; open pairs pass through for merge_clip to drop.
+    check_clip(parsed, targets, source="--clip")
+    return {target: parsed[target] for target in targets if target in parsed}
+
+
+def merge_clip(
+    stored: Mapping[str, tuple[float | None, float | None]],
+    overrides: Mapping[str, tuple[float | None, float | None]],
+    targets: Sequence[str],
+) -> ClipBounds:
+    """The model's bounds with ``--clip`` at predict replacing those of the targets it names."""
+    return check_clip({**stored, **overrides}, targets, source="--clip")
+
+
+def _number(text: str, option: str) -> float | None:
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise SpecsoilError(f"--clip {option!r}: {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise SpecsoilError(f"--clip {option!r}: bounds must be finite numbers; got {text!r}")
+    return value
