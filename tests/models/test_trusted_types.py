@@ -33,6 +33,7 @@ SMALL_PARAMS: dict[str, dict[str, object]] = {
 # Every preprocessing step once (options where a step needs one), behind the plsr recipe.
 EVERY_STEP = [
     {"name": "absorbance", "kind": "absorbance"},
+    {"name": "splice_correction"},  # on the native 1 nm grid, before resampling
     {"name": "resample", "step": 20},
     {"name": "savgol", "window_length": 5, "polyorder": 2},
     {"name": "snv"},

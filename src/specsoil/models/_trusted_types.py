@@ -41,6 +41,7 @@ TRUSTED_TYPES: frozenset[str] = frozenset(
         "specsoil.preprocess._savitzky_golay.SavitzkyGolay",
         "specsoil.preprocess._snv.StandardNormalVariate",
         "specsoil.preprocess._spectrogram.Spectrogram",
+        "specsoil.preprocess._splice.SpliceCorrection",
         "specsoil.train._estimator.CNNRegressor",
         # END GENERATED
     }
