@@ -188,3 +188,12 @@ class TestInspectFolder:
         assert state.kind is None
         assert state.unknown == (MARKER,)
         assert "did not write" in (replace_problem(tmp_path, "model") or "")
+
+    def test_a_user_folder_is_not_walked(self, tmp_path):
+        (tmp_path / "a" / "b").mkdir(parents=True)
+        (tmp_path / "a" / "b" / "c.txt").write_text("mine")
+        (tmp_path / "d.txt").write_text("mine")
+        state = inspect_folder(tmp_path)
+        assert state.kind is None
+        assert state.entries == ("a", "d.txt")  # enough to refuse it; a home folder is large
+        assert "2 entries: a, d.txt" in (replace_problem(tmp_path, "map") or "")

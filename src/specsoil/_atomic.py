@@ -114,10 +114,11 @@ class FolderState:
 
 
 def inspect_folder(folder: Path) -> FolderState:
-    """Read the marker of an existing folder and list what else it holds."""
-    entries = sorted(
-        p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.name != MARKER
-    )
+    """Read the marker of an existing folder and list what else it holds.
+
+    Only a marked folder is walked in depth; of any other folder (which may be a home
+    folder) the top-level entries are enough to refuse it.
+    """
     kind: str | None = None
     written: set[str] = set()
     marker = folder / MARKER
@@ -128,13 +129,17 @@ def inspect_folder(folder: Path) -> FolderState:
             written = {str(name) for name in document["files"]}
         except (OSError, ValueError, KeyError, TypeError):
             kind, written = None, set()
-    if kind is None and marker.exists():
-        entries = sorted([*entries, MARKER])
+    if kind is None:
+        entries = tuple(sorted(p.name for p in folder.iterdir()))
+        return FolderState(kind=None, entries=entries, unknown=entries)
+    found = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*"))
+    entries = tuple(name for name in found if name != MARKER)
     known = set(written)
     for name in written:  # and the folders the written files sit in
         known.update(parent.as_posix() for parent in Path(name).parents)
-    unknown = tuple(e for e in entries if e not in known) if kind is not None else tuple(entries)
-    return FolderState(kind=kind, entries=tuple(entries), unknown=unknown)
+    return FolderState(
+        kind=kind, entries=entries, unknown=tuple(e for e in entries if e not in known)
+    )
 
 
 def replace_problem(final: Path, kind: OutputKind) -> str | None:
@@ -152,9 +157,11 @@ def replace_problem(final: Path, kind: OutputKind) -> str | None:
         return None
     if state.kind is None:
         shown = ", ".join(state.entries[:5]) + (", ..." if len(state.entries) > 5 else "")
+        count = len(state.entries)
         return (
-            f"{final} is a folder specsoil did not write ({len(state.entries)} entries: "
-            f"{shown}); specsoil never replaces or adds to such a folder"
+            f"{final} is a folder specsoil did not write ({count} "
+            f"{'entry' if count == 1 else 'entries'}: {shown}); specsoil never replaces or "
+            "adds to such a folder"
         )
     if state.kind != kind:
         return f"{final} holds a specsoil {state.kind} output, not a {kind}"

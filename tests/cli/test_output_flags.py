@@ -409,3 +409,33 @@ def test_a_refused_long_path_is_reported_on_one_line(capsys, tmp_path, files):
     (line,) = stderr.splitlines()
     assert str(out) in line
     assert "--overwrite" in line
+
+
+def test_an_interrupted_save_leaves_nothing(capsys, tmp_path, files, monkeypatch):
+    """Interrupted while the pictures are drawn: no model folder, no temporary one."""
+
+    def interrupted(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("specsoil.cli._train._write_cnn_pictures", interrupted)
+    out = tmp_path / "models" / "clay"
+    status, _, stderr = run_cli(capsys, *COMMANDS["train"].argv(files), "--out", out)
+    assert status == 130, stderr
+    assert listing(tmp_path) == {}
+
+
+def test_a_file_where_a_model_folder_goes_is_left_alone(capsys, tmp_path, files, no_work):
+    out = tmp_path / "model"
+    out.write_text("keep me")
+    argv = [*COMMANDS["train"].argv(files), "--out", out, "--overwrite"]
+    status, _, stderr = run_cli(capsys, *argv)
+    refused(status, stderr, "is a file, not a folder")
+    assert listing(tmp_path) == {"model": b"keep me"}  # no hidden .model.old beside it
+
+
+def test_a_model_folder_holds_its_settings(capsys, tmp_path, files):
+    out = tmp_path / "model"
+    status, _, stderr = run_cli(capsys, *COMMANDS["train"].argv(files), "--out", out)
+    assert status == 0, stderr
+    marker = json.loads((out / MARKER).read_text())
+    assert {"manifest.json", "pipeline.skops", "config.resolved.yaml"} <= set(marker["files"])
