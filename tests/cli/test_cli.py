@@ -399,3 +399,12 @@ class TestHonestHelpAndNotes:
             Console(file=buffer, force_terminal=terminal), result, y, ["y"], 1.0, "2-fold"
         )
         assert ("best RMSE per target in bold" in buffer.getvalue()) is terminal
+
+    def test_help_to_a_pipe_is_not_wrapped(self, capsys):
+        with pytest.raises(SystemExit):
+            main(["predict", "--help"])
+        lines = capsys.readouterr().out.splitlines()
+        assert lines[0].startswith("usage: specsoil predict")
+        assert lines[0].endswith("[--debug] [-q]")  # the whole usage on one line
+        (overwrite,) = [line for line in lines if "--overwrite " in line]
+        assert overwrite.rstrip().endswith("never emptied)")

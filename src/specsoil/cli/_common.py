@@ -37,7 +37,7 @@ MIN_TARGET_VALUES = 5
 
 
 # Off a terminal no line is folded: users grep the output and scripts parse it.
-_UNWRAPPED_WIDTH = 1_000_000
+UNWRAPPED_WIDTH = 1_000_000
 
 
 def console() -> Console:
@@ -48,7 +48,7 @@ def console() -> Console:
     """
     if sys.stdout.isatty():
         return Console(highlight=False)
-    return Console(highlight=False, width=_UNWRAPPED_WIDTH, soft_wrap=True)
+    return Console(highlight=False, width=UNWRAPPED_WIDTH, soft_wrap=True)
 
 
 def add_output_flags(parser: argparse.ArgumentParser, *, help: str) -> None:
@@ -57,8 +57,8 @@ def add_output_flags(parser: argparse.ArgumentParser, *, help: str) -> None:
     parser.add_argument(
         "--overwrite",
         action="store_true",
-        help="replace an existing output of this command (a folder only when specsoil wrote "
-        "everything in it; other files are never deleted)",
+        help="replace an existing --out: a file, or a folder this command wrote before that "
+        "holds nothing else (a folder with other files is refused, never emptied)",
     )
 
 
