@@ -152,7 +152,10 @@ def replace_problem(final: Path, kind: OutputKind) -> str | None:
         return None
     if not final.is_dir():
         return f"{final} is a file, not a folder"
-    state = inspect_folder(final)
+    try:
+        state = inspect_folder(final)
+    except OSError as exc:
+        return f"{final} cannot be read ({exc.strerror or exc})"
     if state.empty:
         return None
     if state.kind is None:
