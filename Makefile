@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml requirements.lock
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/specsoil cv --jobs -1 --out $(DEMO_OUT)
+	$(VENV)/bin/specsoil cv --jobs -1 --out $(DEMO_OUT) --overwrite
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)

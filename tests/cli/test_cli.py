@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -77,6 +78,7 @@ class TestCV:
         ]
         assert "clay_pct" in stdout
         assert "plsr" in stdout
+        assert "bold" not in stdout  # a pipe shows no bold, so no note points at it
 
     def test_train_column_split_on_nirsoil(self, capsys, tmp_path):
         out = tmp_path / "nir"
@@ -182,12 +184,22 @@ class TestBadInput:
                 ["predict", "--model", "nowhere", "--data", "geeves", "--out", "p.csv"],
                 "not a specsoil model directory",
             ),
+            (["cv", "--folds", "0", "--out", "x"], "--folds must be at least 2; got 0"),
+            (["cv", "--folds", "1", "--out", "x"], "--folds must be at least 2; got 1"),
+            (
+                ["explain", "--model", "m", "--data", "geeves", "--folds", "1", "--out", "x"],
+                "--folds must be 0 (the saved model only) or at least 2; got 1",
+            ),
+            (["cv", "--out", "."], "--out .: is the current folder"),
+            (["cv", "--out", "lab.txt/report"], "lab.txt is a file, so nothing can be written"),
+            (["predict", "--model", "m", "--data", "d", "--out", "."], "--out .: is a folder"),
         ],
     )
     def test_user_errors_exit_2_without_traceback(
         self, capsys, tmp_path, monkeypatch, argv, message
     ):
         monkeypatch.chdir(tmp_path)
+        Path("lab.txt").write_text("keep me")
         status, _, stderr = run_cli(capsys, *argv)
         assert status == 2
         assert message in stderr
@@ -346,3 +358,53 @@ class TestCNNThroughTheCLI:
         )
         written = pd.read_csv(out)[["clay_pct", "sand_pct"]].to_numpy()
         np.testing.assert_allclose(written, first, rtol=1e-5, atol=1e-5)
+
+
+class TestHonestHelpAndNotes:
+    @pytest.mark.parametrize("command", ["predict", "explain", "convert", "map"])
+    def test_a_required_data_flag_claims_no_default(self, capsys, command):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert "--data DATA" in text.split("options:")[0]  # in the usage line, unbracketed
+        assert "[--data DATA]" not in text
+        assert "default: the bundled" not in text
+
+    def test_an_optional_data_flag_names_its_default(self, capsys):
+        with pytest.raises(SystemExit):
+            main(["cv", "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert "[--data DATA]" in text
+        assert "default: the bundled 'geeves' dataset" in text
+
+    @pytest.mark.parametrize("terminal", [True, False])
+    def test_the_bold_note_only_on_a_terminal(self, terminal):
+        from rich.console import Console
+        from sklearn.linear_model import LinearRegression
+
+        from specsoil.cli._cv import _print_results
+        from specsoil.evaluate import cross_validate, kfold_splits
+
+        rng = np.random.default_rng(0)
+        X, y = rng.normal(size=(20, 3)), rng.normal(size=(20, 1))
+        result = cross_validate(
+            {"ols": LinearRegression()},
+            X,
+            y,
+            target_names=["y"],
+            folds=kfold_splits(20, n_splits=2),
+        )
+        buffer = io.StringIO()
+        _print_results(
+            Console(file=buffer, force_terminal=terminal), result, y, ["y"], 1.0, "2-fold"
+        )
+        assert ("best RMSE per target in bold" in buffer.getvalue()) is terminal
+
+    def test_help_to_a_pipe_is_not_wrapped(self, capsys):
+        with pytest.raises(SystemExit):
+            main(["predict", "--help"])
+        lines = capsys.readouterr().out.splitlines()
+        assert lines[0].startswith("usage: specsoil predict")
+        assert lines[0].endswith("[--debug] [-q]")  # the whole usage on one line
+        (overwrite,) = [line for line in lines if "--overwrite " in line]
+        assert overwrite.rstrip().endswith("never emptied)")

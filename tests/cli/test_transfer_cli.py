@@ -223,10 +223,12 @@ class TestTransferCV:
             "transfer.md",
             "transfer_rmse.png",
             "config.resolved.yaml",
+            ".specsoil-output.json",  # marks the folder as specsoil's, for --overwrite
         }
         assert "transfer beats local in" in stdout
         assert "spiking plsr" in stdout
         assert "skipped groups" in stdout
+        assert "bold" not in stdout  # a pipe shows no bold, so no note points at it
 
     def test_replay_flags_reach_the_report(self, capsys, files, tmp_path):
         out = tmp_path / "transfer"

@@ -113,7 +113,10 @@ def test_a_directory_of_parts_reads_as_one_table(synthetic, tmp_path, monkeypatc
     parts = write_synthetic(
         tmp_path / "parts", 1000, seed=4, row_group_size=250, row_groups_per_file=3
     )
-    assert sorted(p.name for p in parts.iterdir()) == ["part-00000.parquet", "part-00001.parquet"]
+    assert sorted(p.name for p in parts.glob("*.parquet")) == [
+        "part-00000.parquet",
+        "part-00001.parquet",
+    ]
     source = ParquetSpectraSource(parts, targets=TARGETS)
     assert source.n_rows == 1000
     assert source.n_row_groups == 4

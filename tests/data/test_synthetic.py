@@ -130,7 +130,7 @@ def test_same_seed_same_table_whatever_the_chunking(tmp_path):
 
 def test_parts_hold_the_same_rows_in_name_order(tmp_path):
     out = write_synthetic(tmp_path / "parts", 250, row_group_size=50, row_groups_per_file=2)
-    names = sorted(p.name for p in out.iterdir())
+    names = sorted(p.name for p in out.glob("*.parquet"))
     assert names == ["part-00000.parquet", "part-00001.parquet", "part-00002.parquet"]
     groups = [pq.ParquetFile(out / name).metadata.num_row_groups for name in names]
     assert groups == [2, 2, 1]

@@ -54,6 +54,7 @@ def test_explain_writes_the_folder(capsys, files, tmp_path):
     assert status == 0
     assert "clay (vip): top regions at 2200 nm" in stdout
     assert sorted(p.name for p in out.iterdir()) == [
+        ".specsoil-output.json",  # marks the folder as specsoil's, for --overwrite
         "config.resolved.yaml",
         "explain.md",
         "importance.csv",

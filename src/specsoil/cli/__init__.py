@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from specsoil import __version__
 from specsoil._errors import SpecsoilError
@@ -25,6 +26,7 @@ from specsoil.cli import (
     _transfer_cv,
     _tune,
 )
+from specsoil.cli._common import UNWRAPPED_WIDTH
 from specsoil.cli._signals import Terminated, stop_workers_on_signals
 
 __all__ = ["build_parser", "main"]
@@ -47,15 +49,33 @@ _SUBCOMMANDS = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose help is wrapped on a terminal only, like every other output."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if not sys.stdout.isatty():
+            kwargs.setdefault("formatter_class", _UnwrappedHelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
+class _UnwrappedHelpFormatter(argparse.HelpFormatter):
+    """Help on one line per option, for pipes and files (grep, scripts, tests)."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, width=UNWRAPPED_WIDTH)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with one subparser per subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="specsoil",
         description="Soil spectra to soil properties: calibrate, cross-validate and predict.",
     )
     parser.add_argument("--version", action="version", version=f"specsoil {__version__}")
     _add_global_flags(parser, default=False)
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    commands = parser.add_subparsers(
+        dest="command", metavar="COMMAND", required=True, parser_class=_Parser
+    )
     for module in _SUBCOMMANDS:
         sub = module.add_parser(commands)
         # SUPPRESS keeps `specsoil --debug cv` working: the subparser must not reset it.

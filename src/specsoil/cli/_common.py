@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 from rich.console import Console
 
+from specsoil import _output_plan
+from specsoil._atomic import OutputKind
 from specsoil._errors import SpecsoilError
 from specsoil.config import RunConfig, load_config
 from specsoil.data import (
@@ -34,20 +36,59 @@ logger = logging.getLogger(__name__)
 MIN_TARGET_VALUES = 5
 
 
+# Off a terminal no line is folded: users grep the output and scripts parse it.
+UNWRAPPED_WIDTH = 1_000_000
+
+
 def console() -> Console:
-    """A console for results on stdout; progress and logs go to stderr (hidden by --quiet)."""
-    # Off a terminal (pipes, logs, tests) rich would assume 80 columns and fold the table.
-    width = None if sys.stdout.isatty() else 160
-    return Console(highlight=False, width=width)
+    """A console for results on stdout; progress and logs go to stderr (hidden by --quiet).
+
+    On a terminal rich fits the output to the window; to a pipe or a file nothing is
+    wrapped, whatever the length of the paths and names printed.
+    """
+    if sys.stdout.isatty():
+        return Console(highlight=False)
+    return Console(highlight=False, width=UNWRAPPED_WIDTH, soft_wrap=True)
+
+
+def add_output_flags(parser: argparse.ArgumentParser, *, help: str) -> None:
+    """Add ``--out`` (described by ``help``) and ``--overwrite``."""
+    parser.add_argument("--out", required=True, help=help)
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing --out: a file, or a folder this command wrote before that "
+        "holds nothing else (a folder with other files is refused, never emptied)",
+    )
+
+
+def plan_output_folder(
+    args: argparse.Namespace, kind: OutputKind, *inputs: str | Path | None
+) -> Path:
+    """Check ``--out`` as a ``kind`` folder before any work (see :mod:`specsoil._output_plan`)."""
+    return _output_plan.plan_output_folder(
+        args.out, kind=kind, inputs=inputs, overwrite=args.overwrite
+    )
+
+
+def plan_output_file(args: argparse.Namespace, *inputs: str | Path | None) -> Path:
+    """Check ``--out`` as a file before any work (see :mod:`specsoil._output_plan`)."""
+    return _output_plan.plan_output_file(args.out, inputs=inputs, overwrite=args.overwrite)
+
+
+def run_inputs(args: argparse.Namespace) -> list[str | None]:
+    """The data table and config file a cv/train/tune run reads (flags win over the config)."""
+    return [args.data or load_config(args.config).data, args.config]
 
 
 def add_data_flags(parser: argparse.ArgumentParser, *, required: bool = False) -> None:
     """Add ``--data``, ``--spectra-kind`` and ``--drop-invalid``."""
+    default = "" if required else f"; default: the bundled {DEFAULT_DATASET!r} dataset"
     parser.add_argument(
         "--data",
         required=required,
-        help="spectra table (CSV/TSV, optionally .gz, or Parquet) or a bundled dataset name; "
-        f"default: the bundled {DEFAULT_DATASET!r} dataset",
+        help="spectra table (CSV/TSV, optionally .gz, or Parquet) or a bundled dataset name"
+        + default,
     )
     parser.add_argument(
         "--spectra-kind",

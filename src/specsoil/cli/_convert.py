@@ -7,7 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from specsoil._errors import SpecsoilError
-from specsoil.cli._common import add_data_flags, console, describe_table
+from specsoil.cli._common import (
+    add_data_flags,
+    add_output_flags,
+    console,
+    describe_table,
+    plan_output_file,
+)
 from specsoil.data import convert_to_parquet
 
 
@@ -17,7 +23,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "convert", help="convert a CSV spectra table to Parquet (recommended for large libraries)"
     )
     add_data_flags(parser, required=True)
-    parser.add_argument("--out", required=True, help="Parquet file to write")
+    add_output_flags(parser, help="Parquet file to write")
     parser.set_defaults(func=run)
     return parser
 
@@ -27,8 +33,9 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() not in (".parquet", ".pq"):
         raise SpecsoilError(f"{out}: the output must end in .parquet")
+    final = plan_output_file(args, args.data)
     table = convert_to_parquet(
-        args.data, out, spectra_kind=args.spectra_kind, drop_invalid=args.drop_invalid
+        args.data, final, spectra_kind=args.spectra_kind, drop_invalid=args.drop_invalid
     )
     describe_table(table)
     console().print(f"wrote {table.n_samples} spectra x {table.wavelengths.size} bands to {out}")

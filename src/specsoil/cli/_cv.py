@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,16 +20,19 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from specsoil._atomic import atomic_write_text
+from specsoil._atomic import atomic_directory
 from specsoil._errors import SpecsoilError
 from specsoil.cli._common import (
     LoadedData,
     add_coordinate_flags,
+    add_output_flags,
     add_run_flags,
     console,
     coordinates_from_flags,
     load_run,
+    plan_output_folder,
     resolve_models,
+    run_inputs,
 )
 from specsoil.config import RunConfig
 from specsoil.data import SpectraTable
@@ -80,7 +82,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--jobs", type=int, default=1, help="model fits run in parallel; -1 uses every core"
     )
-    parser.add_argument("--out", required=True, help="report directory to write")
+    add_output_flags(parser, help="report directory to write")
     spatial = parser.add_argument_group("spatial validation")
     spatial.add_argument(
         "--spatial-blocks",
@@ -106,6 +108,9 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``specsoil cv``."""
+    if args.folds is not None and args.folds < 2:
+        raise SpecsoilError(f"--folds must be at least 2; got {args.folds}")
+    out = plan_output_folder(args, "cv-report", *run_inputs(args))
     run_ = load_run(args)
     config, seed, loaded, targets = run_.config, run_.seed, run_.loaded, run_.targets
     table = loaded.table
@@ -167,17 +172,21 @@ def run(args: argparse.Namespace) -> int:
             for s in specs
         },
     }
-    out = Path(args.out)
     seconds = time.perf_counter() - started
+    if spatial:
+        resolved["spatial"] = spatial
+    with atomic_directory(out, kind="cv-report") as folder:
+        if not spatial:
+            write_report(results["random"], folder, config=resolved)
+        else:
+            write_validation_report(results, folder, config=resolved, descriptions=descriptions)
+        text = yaml.safe_dump(resolved, sort_keys=False)
+        (folder / "config.resolved.yaml").write_text(text, encoding="utf-8")
     if not spatial:
-        write_report(results["random"], out, config=resolved)
         _print_results(console(), results["random"], Y, targets, seconds, split_desc)
     else:
-        resolved["spatial"] = spatial
-        write_validation_report(results, out, config=resolved, descriptions=descriptions)
         _print_comparison(console(), results, targets, seconds, descriptions)
-    atomic_write_text(out / "config.resolved.yaml", yaml.safe_dump(resolved, sort_keys=False))
-    console().print(f"report written to {out}/")
+    console().print(f"report written to {args.out}/")
     return 0
 
 
@@ -198,7 +207,7 @@ def _spatial_plans(
             "--spatial-blocks runs K-fold (--folds) beside spatial CV; it cannot be combined "
             f"with a fold, group or train column (got {other!r})"
         )
-    k = args.folds or config.folds or DEFAULT_FOLDS
+    k = _fold_count(args, config)
     coordinates = coordinates_from_flags(args, table)
     projected = coordinates.projected()
     units = projected.units
@@ -272,10 +281,18 @@ def _resolve_folds(
         return list(group_splits(table.column(group_column), column=group_column)), (
             f"leave-one-group-out on column {group_column!r}"
         )
-    k = args.folds or config.folds or DEFAULT_FOLDS
+    k = _fold_count(args, config)
     return list(kfold_splits(table.n_samples, n_splits=k, random_state=seed)), (
         f"{k}-fold CV, seed {seed}"
     )
+
+
+def _fold_count(args: argparse.Namespace, config: RunConfig) -> int:
+    """K of K-fold: ``--folds``, else the config's, else the default; at least 2."""
+    k: int = args.folds if args.folds is not None else (config.folds or DEFAULT_FOLDS)
+    if k < 2:
+        raise SpecsoilError(f"folds must be at least 2 for K-fold CV; got {k} (from the config)")
+    return k
 
 
 def _advancer(
@@ -336,7 +353,9 @@ def _print_results(
     if any(missing.values()):
         shown = ", ".join(f"{t}: {n}" for t, n in missing.items() if n)
         out.print(f"missing lab values were masked per target ({shown})")
-    out.print(f"total time {seconds:.1f} s; best RMSE per target in bold")
+    # Bold shows only on a terminal; in a pipe or a file there is nothing to point at.
+    bold = "; best RMSE per target in bold" if out.is_terminal else ""
+    out.print(f"total time {seconds:.1f} s{bold}")
 
 
 def _print_comparison(

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
-from specsoil.cli._common import add_data_flags, console, load_data
+from specsoil._errors import SpecsoilError
+from specsoil.cli._common import (
+    add_data_flags,
+    add_output_flags,
+    console,
+    load_data,
+    plan_output_folder,
+)
 from specsoil.explain import explain_model, top_regions, write_explanation
 from specsoil.models import SpectralModel
 
@@ -45,13 +51,18 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "--steps", type=int, default=32, help="integrated-gradients steps (default 32)"
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--out", required=True, help="directory to write")
+    add_output_flags(parser, help="directory to write")
     parser.set_defaults(func=run)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``specsoil explain``."""
+    if args.folds < 0 or args.folds == 1:
+        raise SpecsoilError(
+            f"--folds must be 0 (the saved model only) or at least 2; got {args.folds}"
+        )
+    out = plan_output_folder(args, "explain", args.model, args.data)
     model = SpectralModel.load(args.model)
     loaded = load_data(args.data, spectra_kind=args.spectra_kind, drop_invalid=args.drop_invalid)
     explanation = explain_model(
@@ -72,12 +83,12 @@ def run(args: argparse.Namespace) -> int:
         "steps": args.steps,
         "seed": args.seed,
     }
-    out = write_explanation(explanation, Path(args.out), config=resolved)
+    write_explanation(explanation, out, config=resolved)
     show = console()
     for curve in explanation.curves:
         peaks = ", ".join(
             f"{r.peak_nm:g} nm" for r in top_regions(explanation.wavelengths, curve.mean, n=3)
         )
         show.print(f"{curve.target} ({curve.method}): top regions at {peaks or 'none'}")
-    show.print(f"importance of {model.name!r} written to {out}/")
+    show.print(f"importance of {model.name!r} written to {args.out}/")
     return 0

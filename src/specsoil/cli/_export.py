@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from specsoil._errors import SpecsoilError
-from specsoil.cli._common import console, load_data
+from specsoil.cli._common import add_output_flags, console, load_data, plan_output_file
 from specsoil.export import OnnxModel, export_onnx
 from specsoil.models import SpectralModel
 
@@ -29,7 +29,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--format", choices=("onnx",), default="onnx", help="output format (default onnx)"
     )
-    parser.add_argument("--out", required=True, help=".onnx file to write")
+    add_output_flags(parser, help=".onnx file to write")
     parser.add_argument("--opset", type=int, help="ONNX opset version (default: the exporter's)")
     parser.add_argument(
         "--check-data",
@@ -45,15 +45,16 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() != ".onnx":
         raise SpecsoilError(f"{out}: the output of --format onnx must end in .onnx")
+    final = plan_output_file(args, args.model, args.check_data)
     model = SpectralModel.load(args.model)
-    export_onnx(model, out, opset=args.opset)
+    export_onnx(model, final, opset=args.opset)
     message = (
         f"exported {model.name!r} ({model.recipe}; {model.wavelengths.size} bands -> "
         f"{', '.join(model.targets)}) to {out}"
     )
     if args.check_data:
         table = load_data(args.check_data).table
-        worst = _max_difference(model, OnnxModel.load(out), table)
+        worst = _max_difference(model, OnnxModel.load(final), table)
         if not worst <= CHECK_TOLERANCE:
             raise SpecsoilError(
                 f"{out}: onnxruntime and PyTorch differ by {worst:.3g} target sd on "

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
-import yaml
-
-from specsoil._atomic import atomic_write_text
 from specsoil._errors import SpecsoilError
-from specsoil.cli._common import add_run_flags, console, load_data, resolve_targets
-from specsoil.cli._train import _write_cnn_pictures
+from specsoil.cli._common import (
+    add_output_flags,
+    add_run_flags,
+    console,
+    load_data,
+    plan_output_folder,
+    resolve_targets,
+)
+from specsoil.cli._train import save_model_folder
 from specsoil.config import load_config
 from specsoil.models import (
     FINETUNE_BATCHNORM,
@@ -67,7 +70,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "reach it (default 0.5)",
     )
     parser.add_argument("--name", help="name of the new model (default: <base name>-finetuned)")
-    parser.add_argument("--out", required=True, help="model directory to write")
+    add_output_flags(parser, help="model directory to write")
     parser.set_defaults(func=run)
     return parser
 
@@ -80,11 +83,12 @@ def run(args: argparse.Namespace) -> int:
         raise SpecsoilError(f"--lr must be positive; got {args.lr}")
     if not 0.0 < args.local_share < 1.0:
         raise SpecsoilError(f"--local-share must be between 0 and 1; got {args.local_share}")
-    base = SpectralModel.load(args.base)
     config = load_config(args.config)
     data = args.data or config.data
     if data is None:
         raise SpecsoilError("say which local spectra to fine-tune on with --data")
+    out = plan_output_folder(args, "model", args.base, data, args.replay, args.config)
+    base = SpectralModel.load(args.base)
     loaded = load_data(
         data,
         spectra_kind=args.spectra_kind or config.spectra_kind,
@@ -113,8 +117,6 @@ def run(args: argparse.Namespace) -> int:
         replay=replay,
         local_share=args.local_share,
     )
-    out = model.save(Path(args.out))
-    _write_cnn_pictures(model, loaded.table, out)
     resolved = {
         "base": str(args.base),
         "data": loaded.table.source,
@@ -127,13 +129,13 @@ def run(args: argparse.Namespace) -> int:
         "replay": None if replay is None else replay.source,
         "local_share": args.local_share if replay is not None else None,
     }
-    atomic_write_text(out / "config.resolved.yaml", yaml.safe_dump(resolved, sort_keys=False))
+    save_model_folder(model, out, loaded.table, resolved)
     head = "new output layer" if model.training["finetune"]["new_head"] else "base output layer"
     console().print(
         f"fine-tuned {base.name!r} ({base.recipe}, {base.training.get('n_samples', '?')} "
         f"samples) on {loaded.table.n_samples} local samples for {', '.join(targets)} "
         f"({args.strategy}, {head}"
         + (f", replaying {replay.n_samples} spectra" if replay is not None else "")
-        + f"); saved {model.name!r} to {out}/"
+        + f"); saved {model.name!r} to {args.out}/"
     )
     return 0

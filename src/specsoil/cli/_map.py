@@ -6,7 +6,6 @@ import argparse
 import json
 import logging
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,9 +17,11 @@ from specsoil._errors import SpecsoilError
 from specsoil.cli._common import (
     add_coordinate_flags,
     add_data_flags,
+    add_output_flags,
     console,
     coordinates_from_flags,
     load_data,
+    plan_output_folder,
 )
 from specsoil.data import SpectraTable
 from specsoil.evaluate import regression_metrics
@@ -81,7 +82,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         f"(default {DEFAULT_NEIGHBOURS})",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--out", required=True, help="directory to write the map files to")
+    add_output_flags(parser, help="directory to write the map files to")
     parser.set_defaults(func=run)
     return parser
 
@@ -98,10 +99,11 @@ def run(args: argparse.Namespace) -> int:
     )
 
     started = time.perf_counter()
-    loaded = load_data(args.data, spectra_kind=args.spectra_kind, drop_invalid=args.drop_invalid)
-    table = loaded.table
     if args.folds < 0 or args.folds == 1:
         raise SpecsoilError(f"--folds must be 0 (no CV) or at least 2; got {args.folds}")
+    out = plan_output_folder(args, "map", args.data, args.model, args.boundary)
+    loaded = load_data(args.data, spectra_kind=args.spectra_kind, drop_invalid=args.drop_invalid)
+    table = loaded.table
     coordinates = coordinates_from_flags(args, table)
     projected = coordinates.projected()
     lonlat = coordinates.to_crs("EPSG:4326")
@@ -177,8 +179,7 @@ def run(args: argparse.Namespace) -> int:
             for k, v in regression_metrics(lab[observed][both], cv_predicted[both]).items()
         }
     label = args.target
-    out = Path(args.out)
-    with atomic_directory(out) as tmp:
+    with atomic_directory(out, kind="map") as tmp:
         bands = [result.values]
         names = [f"{label} ({args.method})"]
         if result.variance is not None:
@@ -242,7 +243,7 @@ def run(args: argparse.Namespace) -> int:
             json.dumps(_finite(metrics), indent=2, allow_nan=False) + "\n",
             encoding="utf-8",
         )
-    _print_summary(metrics, out)
+    _print_summary(metrics, args.out)
     return 0
 
 
@@ -281,7 +282,7 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def _print_summary(metrics: dict[str, Any], out: Path) -> None:
+def _print_summary(metrics: dict[str, Any], out: str) -> None:
     cv = metrics["cv"]
     grid = metrics["grid"]
     shown = console()

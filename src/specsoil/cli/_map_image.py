@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-from specsoil.cli._common import console
+from specsoil.cli._common import add_output_flags, console, plan_output_file
 from specsoil.data import SPECTRA_KINDS
 from specsoil.export import OnnxModel
 from specsoil.maps import DEFAULT_NODATA, map_image, read_wavelengths_file
@@ -31,7 +32,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         help="model directory written by train, or a .onnx file written by export",
     )
     parser.add_argument("--image", required=True, help="image cube: GeoTIFF, ENVI .img/.hdr")
-    parser.add_argument("--out", required=True, help="GeoTIFF to write")
+    add_output_flags(parser, help="GeoTIFF to write")
     parser.add_argument(
         "--wavelengths",
         metavar="FILE",
@@ -74,6 +75,10 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``specsoil map-image``."""
+    image = Path(args.image)
+    # An ENVI cube is a header and a data file beside it: neither may be the output.
+    siblings = (image.with_suffix(".hdr"), image.with_suffix(".img"))
+    out = plan_output_file(args, args.model, image, *siblings, args.wavelengths)
     is_onnx = str(args.model).lower().endswith(".onnx")
     wavelengths = read_wavelengths_file(args.wavelengths) if args.wavelengths else None
     with _progress(args) as progress:
@@ -85,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         result = map_image(
             args.model,
             args.image,
-            args.out,
+            out,
             loader=OnnxModel.load if is_onnx else SpectralModel.load,
             wavelengths=wavelengths,
             scale=args.scale,
@@ -101,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         f"({result.n_valid} predicted, {result.n_pixels - result.n_valid} masked as "
         f"{result.nodata:g}) in {result.n_chunks} windows {where}, {result.seconds:.1f} s "
         f"({result.pixels_per_second:,.0f} pixels/s); values taken as {result.spectra_kind} "
-        f"({result.kind_reason}); written to {result.out}"
+        f"({result.kind_reason}); written to {args.out}"
     )
     return 0
 

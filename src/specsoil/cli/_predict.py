@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,7 +14,13 @@ from numpy.typing import NDArray
 from specsoil._atomic import atomic_path
 from specsoil._errors import SpecsoilError
 from specsoil.cli._clip import add_clip_flag, merge_clip, parse_clip
-from specsoil.cli._common import add_data_flags, console, load_data
+from specsoil.cli._common import (
+    add_data_flags,
+    add_output_flags,
+    console,
+    load_data,
+    plan_output_file,
+)
 from specsoil.data import SpectraTable
 from specsoil.export import OnnxModel
 from specsoil.models import DEFAULT_DOMAIN_CONFIDENCE, SpectralModel, describe_clip
@@ -35,7 +40,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "(needs only onnxruntime, not torch)",
     )
     add_data_flags(parser, required=True)
-    parser.add_argument("--out", required=True, help="CSV file to write")
+    add_output_flags(parser, help="CSV file to write")
     parser.add_argument(
         "--interval",
         type=float,
@@ -60,6 +65,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``specsoil predict``."""
+    out = plan_output_file(args, args.model, args.data)
     # An exported model runs on onnxruntime alone; a model directory needs the full stack.
     model: SpectralModel | OnnxModel = (
         OnnxModel.load(args.model)
@@ -91,7 +97,6 @@ def run(args: argparse.Namespace) -> int:
             frame[f"{target}_lower"] = lower[:, j]
             frame[f"{target}_upper"] = upper[:, j]
     note = _add_domain_columns(frame, model, table, args.domain_confidence)
-    out = Path(args.out)
     with atomic_path(out) as tmp:
         frame.to_csv(tmp, index=False)
     interval = f" with {args.interval:g} intervals" if lower is not None else ""
@@ -99,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         interval += f", clipped to {describe_clip(model.clip)}"
     console().print(
         f"predicted {', '.join(model.targets)}{interval} for {len(frame)} spectra with "
-        f"{model.name!r}; {note}; written to {out}"
+        f"{model.name!r}; {note}; written to {args.out}"
     )
     return 0
 

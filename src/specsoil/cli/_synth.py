@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
-from specsoil.cli._common import console
+from specsoil.cli._common import (
+    add_output_flags,
+    console,
+    plan_output_file,
+    plan_output_folder,
+)
 from specsoil.data import write_synthetic
 
 
@@ -17,7 +21,11 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         help="write a synthetic (not real) LUCAS-layout spectra table for tests and benchmarks",
     )
     parser.add_argument("--n", type=int, required=True, help="number of rows")
-    parser.add_argument("--out", required=True, help="file to write: .parquet, .csv or .csv.gz")
+    add_output_flags(
+        parser,
+        help="file to write: .parquet, .csv or .csv.gz (a folder of Parquet parts with "
+        "--row-groups-per-file)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument(
         "--row-group-size",
@@ -37,8 +45,12 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``specsoil synth``."""
-    out = write_synthetic(
-        Path(args.out),
+    if args.row_groups_per_file is None:
+        final = plan_output_file(args)
+    else:
+        final = plan_output_folder(args, "parquet-parts")
+    write_synthetic(
+        final,
         args.n,
         seed=args.seed,
         row_group_size=args.row_group_size,
@@ -46,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     )
     console().print(
         f"wrote {args.n} SYNTHETIC spectra (LUCAS layout, 4200 absorbance bands, 400-2499.5 nm; "
-        f"seed {args.seed}) to {out}. These are made-up data for tests and benchmarks, not "
+        f"seed {args.seed}) to {args.out}. These are made-up data for tests and benchmarks, not "
         "real soil measurements; every row says so in its `source` column."
     )
     return 0

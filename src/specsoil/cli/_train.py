@@ -11,10 +11,17 @@ import numpy as np
 import yaml
 from sklearn.pipeline import Pipeline
 
-from specsoil._atomic import atomic_write_text
 from specsoil._errors import SpecsoilError
 from specsoil.cli._clip import add_clip_flag, parse_clip
-from specsoil.cli._common import add_run_flags, console, load_run, resolve_models
+from specsoil.cli._common import (
+    add_output_flags,
+    add_run_flags,
+    console,
+    load_run,
+    plan_output_folder,
+    resolve_models,
+    run_inputs,
+)
 from specsoil.config import load_config
 from specsoil.data import ParquetSpectraSource, SpectraTable
 from specsoil.models import (
@@ -41,7 +48,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     )
     add_run_flags(parser)
     parser.add_argument("--model", help=f"recipe or config model name (default {DEFAULT_MODEL})")
-    parser.add_argument("--out", required=True, help="model directory to write")
+    add_output_flags(parser, help="model directory to write")
     parser.add_argument(
         "--stream",
         action="store_true",
@@ -93,8 +100,9 @@ def _conformal_option(choice: str) -> ConformalOption | None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``specsoil train``."""
+    out = plan_output_folder(args, "model", *run_inputs(args))
     if args.stream:
-        return _run_stream(args)
+        return _run_stream(args, out)
     run_ = load_run(args)
     config, seed, loaded, targets = run_.config, run_.seed, run_.loaded, run_.targets
     name = args.model or (next(iter(config.models)) if config.models else DEFAULT_MODEL)
@@ -113,8 +121,6 @@ def run(args: argparse.Namespace) -> int:
         calibration_fraction=args.calibration_fraction,
         clip=clip,
     )
-    out = model.save(Path(args.out))
-    _write_cnn_pictures(model, loaded.table, out)
     resolved = {
         "data": loaded.table.source,
         "targets": targets,
@@ -122,10 +128,10 @@ def run(args: argparse.Namespace) -> int:
         "model": name,
         "conformal": model.conformal.method if model.conformal is not None else None,
     }
-    atomic_write_text(out / "config.resolved.yaml", yaml.safe_dump(resolved, sort_keys=False))
+    save_model_folder(model, out, loaded.table, resolved)
     console().print(
         f"trained {spec.name!r} ({spec.recipe}) on {loaded.table.n_samples} samples for "
-        f"{', '.join(targets)}{_calibration_note(model)}; saved to {out}/"
+        f"{', '.join(targets)}{_calibration_note(model)}; saved to {args.out}/"
     )
     return 0
 
@@ -141,7 +147,20 @@ def _calibration_note(model: SpectralModel) -> str:
     return f" with split-conformal intervals (fitted on all but {held} held-out samples)"
 
 
-def _run_stream(args: argparse.Namespace) -> int:
+def save_model_folder(
+    model: SpectralModel, out: Path, table: SpectraTable, resolved: dict[str, Any]
+) -> None:
+    """Save ``model`` to ``out`` complete: its pictures and run settings appear with it."""
+
+    def add_pictures_and_config(folder: Path) -> None:
+        _write_cnn_pictures(model, table, folder)
+        text = yaml.safe_dump(resolved, sort_keys=False)
+        (folder / "config.resolved.yaml").write_text(text, encoding="utf-8")
+
+    model.save(out, extras=add_pictures_and_config)
+
+
+def _run_stream(args: argparse.Namespace, out: Path) -> int:
     """``specsoil train --stream``: the table is never read whole, only row group by group."""
     config = load_config(args.config)
     data = args.data or config.data
@@ -194,14 +213,12 @@ def _run_stream(args: argparse.Namespace) -> int:
         random_state=seed,
     )
     model.clip = clip
-    out = model.save(Path(args.out))
     first = next(source.iter_tables([0]))  # feature maps are drawn for its first spectrum
-    _write_cnn_pictures(model, first, out)
     resolved = {"data": str(data), "targets": targets, "seed": seed, "model": name, "stream": True}
-    atomic_write_text(out / "config.resolved.yaml", yaml.safe_dump(resolved, sort_keys=False))
+    save_model_folder(model, out, first, resolved)
     console().print(
         f"trained {spec.name!r} ({spec.recipe}) on {source.n_rows} samples streamed from "
-        f"{source.n_row_groups} row groups for {', '.join(targets)}; saved to {out}/"
+        f"{source.n_row_groups} row groups for {', '.join(targets)}; saved to {args.out}/"
     )
     return 0
 

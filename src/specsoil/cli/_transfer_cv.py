@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import math
 import time
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -13,9 +12,17 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from specsoil._atomic import atomic_write_text
+from specsoil._atomic import atomic_directory
 from specsoil._errors import SpecsoilError
-from specsoil.cli._common import add_run_flags, console, load_run, resolve_models
+from specsoil.cli._common import (
+    add_output_flags,
+    add_run_flags,
+    console,
+    load_run,
+    plan_output_folder,
+    resolve_models,
+    run_inputs,
+)
 from specsoil.evaluate import (
     TRANSFER_EPOCHS,
     TRANSFER_LOCAL_SHARE,
@@ -97,7 +104,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--repeats", type=int, default=1, help="draws of the K local samples per group (default 1)"
     )
-    parser.add_argument("--out", required=True, help="report directory to write")
+    add_output_flags(parser, help="report directory to write")
     parser.set_defaults(func=run)
     return parser
 
@@ -108,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
         raise SpecsoilError(
             f"--epochs must be at least 1 (or 0: the global model's); got {args.epochs}"
         )
+    out = plan_output_folder(args, "transfer-cv-report", *run_inputs(args))
     run_ = load_run(args)
     config, seed, loaded, targets = run_.config, run_.seed, run_.loaded, run_.targets
     group_column = args.group_column or config.group_column
@@ -142,12 +150,13 @@ def run(args: argparse.Namespace) -> int:
             local_share=args.local_share,
             progress=advance,
         )
-    out = Path(args.out)
-    result.write(out)
     resolved = {**result.config, "dataset": loaded.dataset}
-    atomic_write_text(out / "config.resolved.yaml", yaml.safe_dump(resolved, sort_keys=False))
+    with atomic_directory(out, kind="transfer-cv-report") as folder:
+        result.write(folder)
+        text = yaml.safe_dump(resolved, sort_keys=False)
+        (folder / "config.resolved.yaml").write_text(text, encoding="utf-8")
     _print_results(console(), result, time.perf_counter() - started)
-    console().print(f"report written to {out}/")
+    console().print(f"report written to {args.out}/")
     return 0
 
 
@@ -211,4 +220,5 @@ def _print_results(out: Console, result: TransferResult, seconds: float) -> None
     if result.skipped_groups:
         skipped = ", ".join(f"{g} (n={n})" for g, n in result.skipped_groups.items())
         out.print(f"skipped groups, too small for K local samples plus a test set: {skipped}")
-    out.print(f"total time {seconds:.1f} s; lowest RMSE per group in bold")
+    bold = "; lowest RMSE per group in bold" if out.is_terminal else ""  # bold needs a terminal
+    out.print(f"total time {seconds:.1f} s{bold}")

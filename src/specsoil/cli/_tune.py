@@ -12,9 +12,17 @@ import numpy as np
 import yaml
 from rich.table import Table
 
-from specsoil._atomic import atomic_path, atomic_write_text
+from specsoil._atomic import atomic_directory
 from specsoil._errors import SpecsoilError
-from specsoil.cli._common import add_run_flags, console, load_run, resolve_models
+from specsoil.cli._common import (
+    add_output_flags,
+    add_run_flags,
+    console,
+    load_run,
+    plan_output_folder,
+    resolve_models,
+    run_inputs,
+)
 from specsoil.evaluate import ParamSpec, default_search_space, parse_search_space, tune_recipe
 
 DEFAULT_TRIALS = 20
@@ -44,13 +52,15 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--study", help="study name (default specsoil-<recipe>)")
     parser.add_argument("--search-space", help="YAML file: parameter name -> spec")
-    parser.add_argument("--out", required=True, help="directory to write the results to")
+    add_output_flags(parser, help="directory to write the results to")
     parser.set_defaults(func=run)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``specsoil tune``."""
+    storage = _sqlite_file(args.storage)
+    out = plan_output_folder(args, "tune", *run_inputs(args), args.search_space, storage)
     _quiet_optuna()
     run_ = load_run(args)
     config, seed, loaded, targets = run_.config, run_.seed, run_.loaded, run_.targets
@@ -71,11 +81,6 @@ def run(args: argparse.Namespace) -> int:
         study_name=args.study,
         random_state=seed,
     )
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "best_params.json", json.dumps(result.best_params, indent=2) + "\n")
-    with atomic_path(out / "trials.csv") as tmp:
-        result.trials.to_csv(tmp, index=False)
     data = loaded.dataset or (str(Path(args.data).resolve()) if args.data else table.source)
     run_config = {
         "data": data,
@@ -92,10 +97,22 @@ def run(args: argparse.Namespace) -> int:
     }
     if run_config["spectra_kind"] is None:
         del run_config["spectra_kind"]
-    atomic_write_text(out / "config.yaml", yaml.safe_dump(run_config, sort_keys=False))
+    with atomic_directory(out, kind="tune") as folder:
+        text = json.dumps(result.best_params, indent=2) + "\n"
+        (folder / "best_params.json").write_text(text, encoding="utf-8")
+        result.trials.to_csv(folder / "trials.csv", index=False)
+        text = yaml.safe_dump(run_config, sort_keys=False)
+        (folder / "config.yaml").write_text(text, encoding="utf-8")
     _print(result.trials, result.best_params, result.best_value, spec.name, result.study_name)
-    console().print(f"results written to {out}/; next: specsoil cv --config {out}/config.yaml")
+    shown = args.out.rstrip("/")
+    console().print(f"results written to {shown}/; next: specsoil cv --config {shown}/config.yaml")
     return 0
+
+
+def _sqlite_file(storage: str | None) -> str | None:
+    """The database file of a ``sqlite:///PATH`` storage URL, which the output must not hold."""
+    prefix = "sqlite:///"
+    return storage[len(prefix) :] if storage and storage.startswith(prefix) else None
 
 
 def _quiet_optuna() -> None:

@@ -340,7 +340,7 @@ def write_synthetic(
         if name.endswith((".csv", ".csv.gz")):
             raise SpecsoilError(f"{out}: parts are written as Parquet; drop the CSV suffix")
         chunks = _chunks(n, seed, row_group_size)
-        with atomic_directory(out) as tmp:
+        with atomic_directory(out, kind="parquet-parts") as tmp:
             for part in itertools.count():
                 group = list(itertools.islice(chunks, per_file))
                 if not group:

@@ -264,7 +264,7 @@ def write_report(
     report_path = folder / "report.md"
     atomic_write_text(report_path, _markdown(result, plots, config))
     written.append(report_path)
-    logger.info("Wrote %d report files to %s", len(written), folder)
+    logger.debug("Wrote %d report files to %s", len(written), folder)
     return written
 
 
@@ -452,5 +452,5 @@ def write_validation_report(
     report_path = folder / "report.md"
     atomic_write_text(report_path, _validation_markdown(results, plots, notes, config))
     written.append(report_path)
-    logger.info("Wrote %d report files to %s", len(written), folder)
+    logger.debug("Wrote %d report files to %s", len(written), folder)
     return written

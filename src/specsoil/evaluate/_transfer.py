@@ -213,7 +213,7 @@ class TransferResult:
         plot_path = plot_transfer_rmse(self, folder / "transfer_rmse.png")
         md_path = folder / "transfer.md"
         atomic_write_text(md_path, transfer_markdown(self, plot=plot_path.name))
-        logger.info("Wrote transfer results to %s", folder)
+        logger.debug("Wrote transfer results to %s", folder)
         return [json_path, md_path, plot_path]
 
 

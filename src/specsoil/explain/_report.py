@@ -38,14 +38,18 @@ def write_explanation(
 
     Args:
         explanation: The result of :func:`specsoil.explain.explain_model`.
-        directory: Output folder; an existing one is replaced as a whole.
+        directory: Output folder; an existing one is replaced only when it is empty or a
+            specsoil explain folder holding nothing but what specsoil wrote.
         config: The settings used, also written as ``config.resolved.yaml`` when given.
 
     Returns:
         The folder written.
+
+    Raises:
+        SpecsoilError: If ``directory`` exists and may not be replaced.
     """
     final = Path(directory)
-    with atomic_directory(final) as tmp:
+    with atomic_directory(final, kind="explain") as tmp:
         explanation.to_frame().to_csv(tmp / IMPORTANCE_CSV, index=False)
         for target in explanation.targets:
             plot_importance(explanation, target, tmp / plot_filename(target))

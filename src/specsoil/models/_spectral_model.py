@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -308,12 +308,25 @@ class SpectralModel:
             files["domain"] = DOMAIN_FILE
         return files
 
-    def save(self, directory: str | Path) -> Path:
-        """Write the model directory atomically: ``manifest.json`` plus ``pipeline.skops``."""
+    def save(self, directory: str | Path, *, extras: Callable[[Path], None] | None = None) -> Path:
+        """Write the model directory atomically: ``manifest.json`` plus ``pipeline.skops``.
+
+        Args:
+            directory: The folder to write. An existing one is replaced only when it is
+                empty or a specsoil model folder holding nothing but what specsoil wrote.
+            extras: Called with the temporary folder before it is renamed into place, to
+                add files (pictures, the run's settings) that must appear with the model.
+
+        Returns:
+            The folder written.
+
+        Raises:
+            SpecsoilError: If ``directory`` exists and may not be replaced.
+        """
         import skops.io as sio  # imported here: it scans all of sklearn, ~2 s of start-up
 
         final = Path(directory)
-        with atomic_directory(final) as tmp:
+        with atomic_directory(final, kind="model") as tmp:
             sio.dump(self.pipeline, tmp / PIPELINE_FILE)
             for k, fold_pipeline in enumerate(self.fold_pipelines):
                 sio.dump(fold_pipeline, tmp / FOLD_PIPELINE_FILE.format(fold=k))
@@ -323,6 +336,8 @@ class SpectralModel:
                 _save_domain(self.domain, tmp / DOMAIN_FILE)
             text = json.dumps(self.manifest(), indent=2, allow_nan=False)
             (tmp / MANIFEST).write_text(text + "\n", encoding="utf-8")
+            if extras is not None:
+                extras(tmp)
         return final
 
     @classmethod
