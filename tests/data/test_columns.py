@@ -96,5 +96,5 @@ class TestFindSpectralColumns:
 
     def test_equal_groups_are_ambiguous(self):
         columns = ["vis_400", "vis_500", "vis_600", "nir_400", "nir_500", "nir_600"]
-        with pytest.raises(SpecsoilError, match="two equally large groups"):
+        with pytest.raises(SpecsoilError, match="ambiguous spectral columns: 2 candidate blocks"):
             find_spectral_columns(columns)

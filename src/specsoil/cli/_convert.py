@@ -28,7 +28,12 @@ def run(args: argparse.Namespace) -> int:
     if out.suffix.lower() not in (".parquet", ".pq"):
         raise SpecsoilError(f"{out}: the output must end in .parquet")
     table = convert_to_parquet(
-        args.data, out, spectra_kind=args.spectra_kind, drop_invalid=args.drop_invalid
+        args.data,
+        out,
+        spectra_kind=args.spectra_kind,
+        drop_invalid=args.drop_invalid,
+        spectral_columns=args.spectral_columns,
+        censored=args.censored,
     )
     describe_table(table)
     console().print(f"wrote {table.n_samples} spectra x {table.wavelengths.size} bands to {out}")

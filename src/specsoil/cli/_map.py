@@ -98,7 +98,13 @@ def run(args: argparse.Namespace) -> int:
     )
 
     started = time.perf_counter()
-    loaded = load_data(args.data, spectra_kind=args.spectra_kind, drop_invalid=args.drop_invalid)
+    loaded = load_data(
+        args.data,
+        spectra_kind=args.spectra_kind,
+        drop_invalid=args.drop_invalid,
+        spectral_columns=args.spectral_columns,
+        censored=args.censored,
+    )
     table = loaded.table
     if args.folds < 0 or args.folds == 1:
         raise SpecsoilError(f"--folds must be 0 (no CV) or at least 2; got {args.folds}")

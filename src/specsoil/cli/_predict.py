@@ -70,7 +70,13 @@ def run(args: argparse.Namespace) -> int:
             f"{args.model}: an ONNX export carries no conformal calibration, so --interval "
             "is not available; predict with the model directory it was exported from"
         )
-    loaded = load_data(args.data, spectra_kind=args.spectra_kind, drop_invalid=args.drop_invalid)
+    loaded = load_data(
+        args.data,
+        spectra_kind=args.spectra_kind,
+        drop_invalid=args.drop_invalid,
+        spectral_columns=args.spectral_columns,
+        censored=args.censored,
+    )
     table = loaded.table
     lower: NDArray[np.float64] | None = None
     upper: NDArray[np.float64] | None = None
