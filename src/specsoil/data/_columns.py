@@ -55,7 +55,8 @@ class _Block:
 
     @property
     def wavelengths(self) -> NDArray[np.float64]:
-        return self.numbers * 1000.0 if self.micrometres else self.numbers
+        # Rounded so that 2.01 µm is 2010 nm, not 2009.9999999999998.
+        return np.round(self.numbers * 1000.0, 6) if self.micrometres else self.numbers
 
     def describe(self) -> str:
         order = np.argsort(self.numbers, kind="stable")
@@ -186,7 +187,7 @@ def _matching(columns: Sequence[str], pattern: str) -> _Block:
     if inside.all():
         return block
     micro = (block.numbers >= _MICROMETRE_RANGE[0]) & (block.numbers <= _MICROMETRE_RANGE[1])
-    if micro.all():
+    if micro.all() and np.any(block.numbers != np.round(block.numbers)):
         return _Block(block.pattern, names, block.numbers, micrometres=True)
     bad = int(np.flatnonzero(~inside)[0])
     raise SpecsoilError(

@@ -125,6 +125,15 @@ class _Batch:
     text: dict[int, Any] = field(default_factory=dict)
 
 
+def _damage(error: BaseException) -> str:
+    """Say what a decompression or read error means: usually a file cut short."""
+    if isinstance(error, EOFError):
+        return f"the compressed file is cut short: {error}"
+    if isinstance(error, lzma.LZMAError) or "gzip" in str(error) or "BZ2" in str(error):
+        return f"the compressed file is damaged: {error}"
+    return str(error)
+
+
 def _numbers_from_text(values: Any) -> NDArray[np.float32]:
     """Parse an Arrow column of strings as numbers; anything else becomes NaN."""
     parsed = pd.to_numeric(pd.Series(values.to_numpy(zero_copy_only=False)), errors="coerce")
@@ -190,8 +199,10 @@ class _CsvSource:
             with _open_text(path, compression) as handle:
                 header = handle.readline()
                 first_row = handle.readline()
-        except (UnicodeDecodeError, OSError, EOFError, lzma.LZMAError) as error:
-            raise SpecsoilError(f"{path}: cannot read as UTF-8 text: {error}") from error
+        except UnicodeDecodeError as error:
+            raise SpecsoilError(f"{path}: cannot read as UTF-8 text: {error}") from None
+        except (OSError, EOFError, lzma.LZMAError) as error:
+            raise SpecsoilError(f"{path}: cannot read the file ({_damage(error)})") from None
         header = header.rstrip("\r\n")
         if not header.strip():
             raise SpecsoilError(f"{path}: empty file; expected a header line and data rows")
@@ -254,7 +265,7 @@ class _CsvSource:
                 block, text = _fill_spectra(table, spectral_positions, names, str(self.path))
                 yield _Batch(_metadata_frame(table, metadata_positions), block, text)
         except (UnicodeDecodeError, EOFError, OSError, lzma.LZMAError) as error:
-            raise SpecsoilError(f"{self.path}: cannot read the file ({error})") from None
+            raise SpecsoilError(f"{self.path}: cannot read the file ({_damage(error)})") from None
 
     def _parse(self, chunk: memoryview, text_columns: set[str]) -> Any:
         """Parse one chunk; a spectral column holding text is parsed again as text."""
@@ -616,14 +627,20 @@ def _infer_metadata(
             continue
         if column.str.match(r"\s*0\d").any():
             continue
+        try:  # the common case, all numbers or empty, without the slower text parsing
+            numbers = pd.to_numeric(column)
+        except (ValueError, TypeError):
+            pass
+        else:
+            frame[name] = numbers  # keeps integer columns integer
+            if missing := int(numbers.isna().sum()):
+                counts[str(name)] = {"missing": missing}
+            continue
         parsed = parse_lab_values(column, censored)
         if parsed.first_other is not None:
             continue
-        if parsed.counts():
-            counts[str(name)] = parsed.counts()
-            frame[name] = parsed.values
-        else:
-            frame[name] = pd.to_numeric(column)  # keeps integer columns integer
+        counts[str(name)] = parsed.counts()
+        frame[name] = parsed.values
     return frame, counts
 
 
