@@ -172,8 +172,6 @@ def describe_table(table: SpectraTable) -> None:
         if table.kind_detected
         else table.kind_reason,
     )
-    if table.dropped_rows:
-        logger.info("dropped rows: %d (data rows in the file)", len(table.dropped_rows))
     if table.lab_value_counts:
         logger.info("lab values: %s", describe_lab_values(table))
 
