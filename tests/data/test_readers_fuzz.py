@@ -30,7 +30,7 @@ BASE = pd.read_csv(GEEVES_SMALL).iloc[:8]
 BASE = BASE[[*BASE.columns[:5], *BASE.columns[5::6]]]
 
 FUZZ = settings(
-    max_examples=120,
+    max_examples=80,
     deadline=None,
     derandomize=True,
     database=None,
@@ -164,19 +164,14 @@ def _read(path: Path, options: dict[str, object]) -> None:
     assert np.all(np.diff(table.wavelengths) > 0)
 
 
+@pytest.mark.parametrize(
+    ("name", "files"), [("fuzz.csv", csv_files()), ("fuzz.parquet", parquet_files())]
+)
 @FUZZ
-@given(data=csv_files(), options=READ_OPTIONS)
-def test_mutated_csv_reads_or_raises_specsoil_error(tmp_path, data, options):
-    path = tmp_path / "fuzz.csv"
-    path.write_bytes(data)
-    _read(path, options)
-
-
-@FUZZ
-@given(data=parquet_files(), options=READ_OPTIONS)
-def test_mutated_parquet_reads_or_raises_specsoil_error(tmp_path, data, options):
-    path = tmp_path / "fuzz.parquet"
-    path.write_bytes(data)
+@given(data=st.data(), options=READ_OPTIONS)
+def test_mutated_tables_read_or_raise_specsoil_error(tmp_path, name, files, data, options):
+    path = tmp_path / name
+    path.write_bytes(data.draw(files))
     _read(path, options)
 
 

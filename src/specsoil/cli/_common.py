@@ -158,6 +158,17 @@ def load_data(
     return loaded
 
 
+def load_data_from_args(args: argparse.Namespace) -> LoadedData:
+    """:func:`load_data` with the settings of :func:`add_data_flags` (predict, explain, map)."""
+    return load_data(
+        args.data,
+        spectra_kind=args.spectra_kind,
+        drop_invalid=args.drop_invalid,
+        spectral_columns=args.spectral_columns,
+        censored=args.censored,
+    )
+
+
 def describe_table(table: SpectraTable) -> None:
     """Log what was read, including how the spectra kind was decided."""
     w = table.wavelengths

@@ -20,7 +20,7 @@ from specsoil.cli._common import (
     add_data_flags,
     console,
     coordinates_from_flags,
-    load_data,
+    load_data_from_args,
 )
 from specsoil.data import SpectraTable
 from specsoil.evaluate import regression_metrics
@@ -98,13 +98,7 @@ def run(args: argparse.Namespace) -> int:
     )
 
     started = time.perf_counter()
-    loaded = load_data(
-        args.data,
-        spectra_kind=args.spectra_kind,
-        drop_invalid=args.drop_invalid,
-        spectral_columns=args.spectral_columns,
-        censored=args.censored,
-    )
+    loaded = load_data_from_args(args)
     table = loaded.table
     if args.folds < 0 or args.folds == 1:
         raise SpecsoilError(f"--folds must be 0 (no CV) or at least 2; got {args.folds}")
