@@ -26,9 +26,9 @@ VALUE_LIMITS: dict[SpectraKind, tuple[float, float]] = {
     "absorbance": (-2.0, 10.0),
 }
 # The median spectrum is taken over at most this many rows, spread evenly over the table: the
-# median of a sample is as robust as the whole table's and costs ~0.1 s instead of ~1 s on a
-# 20,000-row LUCAS table (bench_read.py).
-_MEDIAN_ROWS = 2048
+# median of a sample is as robust as the whole table's and costs ~0.06 s instead of ~1 s on a
+# 20,000-row LUCAS table. Odd, so the median is one order statistic (one partition).
+_MEDIAN_ROWS = 1001
 # Below this relative depth (|centre - baseline| / |baseline|) the water band is called unclear.
 MIN_BAND_CONTRAST = 0.005
 
@@ -145,7 +145,7 @@ def describe_impossible(value: float, kind: SpectraKind) -> str:
 
 
 def median_spectrum(X: ArrayLike) -> NDArray[np.float64]:
-    """Per-band median over the rows (at most 2,048, spread evenly), ignoring NaN.
+    """Per-band median over the rows (at most 1,001, spread evenly), ignoring NaN.
 
     One cell, however extreme, moves a band's median only to a neighbouring value of the same
     band when there are three rows or more.
@@ -154,6 +154,8 @@ def median_spectrum(X: ArrayLike) -> NDArray[np.float64]:
     if not np.issubdtype(values.dtype, np.floating):
         values = values.astype(np.float64)
     n = values.shape[0]
+    if n == 0:
+        return np.full(values.shape[1], np.nan)
     rows = np.unique(np.linspace(0, max(n - 1, 0), min(n, _MEDIAN_ROWS)).astype(np.intp))
     # Bands as rows: the median partitions contiguous memory (3x faster on LUCAS); float32
     # stays float32, which halves the copy.
@@ -162,6 +164,10 @@ def median_spectrum(X: ArrayLike) -> NDArray[np.float64]:
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN bands stay NaN
             return np.asarray(np.nanmedian(sample, axis=1), dtype=np.float64)
+    middle = sample.shape[1] // 2
+    if sample.shape[1] % 2:
+        # np.median would also scan for NaN (done above) and average; this is 3x faster.
+        return np.partition(sample, middle, axis=1)[:, middle].astype(np.float64)
     return np.asarray(np.median(sample, axis=1), dtype=np.float64)
 
 
