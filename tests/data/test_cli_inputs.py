@@ -14,6 +14,8 @@ import pandas as pd
 import pytest
 
 from specsoil.cli import main
+from specsoil.data import read_spectra
+from specsoil.models import SpectralModel
 
 GEEVES_SMALL = Path(__file__).resolve().parent / "fixtures" / "geeves_small.csv"
 FAST = ("--model", "plsr", "--folds", "3")
@@ -155,3 +157,17 @@ def test_bad_censored_choice_exits_2(capsys, tmp_path):
     with pytest.raises(SystemExit) as info:
         main(["cv", "--data", str(GEEVES_SMALL), "--censored", "zero", "--out", str(tmp_path)])
     assert info.value.code == 2
+
+
+def test_dropped_rows_take_no_part_in_the_domain(raw, tmp_path):
+    # The issue: a cell of 150 inflated the applicability domain's limits.
+    path = with_cells(raw, tmp_path / "bad.csv", {(7, "500"): "150"})
+    clean = tmp_path / "clean.csv"
+    raw.drop(index=7).to_csv(clean, index=False)
+    domains = [
+        SpectralModel.fit(table, ["clay_pct"], recipe="plsr").domain
+        for table in (read_spectra(path, drop_invalid=True), read_spectra(clean))
+    ]
+    dropped, reference = (domain.summary() for domain in domains if domain is not None)
+    assert dropped["n_reference"] == 59
+    assert dropped == reference
