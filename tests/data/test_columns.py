@@ -182,3 +182,11 @@ class TestPattern:
     def test_regex_errors(self, pattern, message):
         with pytest.raises(SpecsoilError, match=message):
             find_spectral_columns(["id", "c5", "spc.400", "spc.500"], pattern=pattern)
+
+
+def test_uv_start_below_200_nm_is_not_a_counter():
+    # UV-vis-NIR spectrophotometers start near 190 nm.
+    spectral = [f"{w}" for w in range(190, 1101)]
+    names, wavelengths = find_spectral_columns(["id", *spectral])
+    assert names == spectral
+    assert wavelengths[0] == 190

@@ -16,7 +16,7 @@ logger = logging.getLogger(__name__)
 
 # Wavelengths outside this range (nm) are not taken as bands: it spans UV-vis to mid-infrared
 # and keeps small numbers in names such as `B2`, `CaCO3` or `Layer_5` out of the spectra.
-MIN_WAVELENGTH_NM = 200.0
+MIN_WAVELENGTH_NM = 100.0
 MAX_WAVELENGTH_NM = 30000.0
 # Fewer numbered columns than this are more likely metadata (`depth_10`, `depth_30`) than spectra.
 MIN_SPECTRAL_COLUMNS = 3
@@ -207,7 +207,7 @@ def find_spectral_columns(
     ``400.5``, ``X400`` (R's ``make.names``), ``spc.400.5`` (LUCAS), ``nm_400``, ``wl400``,
     ``400nm``, ``0.4um``. Names are grouped by pattern (prefix, separator and unit; ``X``
     counting as no prefix), and each group is checked as a wavelength axis: numbers in
-    200-30,000 nm, or with decimals in 0.2-30 µm at a fine step (converted to nm, with a log
+    100-30,000 nm, or with decimals in 0.1-30 µm at a fine step (converted to nm, with a log
     message). A group whose numbers run on past that range with the same spacing
     (``c0 ... c9999``) is a counter, not wavelengths; stray small numbers far from the rest
     (``1, 2`` beside ``350 ... 2500``) stay metadata. The largest remaining block of at least
