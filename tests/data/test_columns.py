@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from numpy.testing import assert_array_equal
+from numpy.testing import assert_allclose, assert_array_equal
 
 from specsoil import SpecsoilError
 from specsoil.data import find_spectral_columns
@@ -96,5 +96,97 @@ class TestFindSpectralColumns:
 
     def test_equal_groups_are_ambiguous(self):
         columns = ["vis_400", "vis_500", "vis_600", "nir_400", "nir_500", "nir_600"]
-        with pytest.raises(SpecsoilError, match="two equally large groups"):
+        with pytest.raises(SpecsoilError, match="ambiguous spectral columns: 2 candidate blocks"):
             find_spectral_columns(columns)
+
+
+GEEVES_GRID = [float(w) for w in range(350, 2501, 10)]
+
+
+class TestBlocks:
+    def test_counter_columns_do_not_beat_the_spectra(self):
+        # The issue: 10,000 metadata columns c0 ... c9999 were taken as 9,900 bands.
+        spectral = [f"{w:g}" for w in GEEVES_GRID]
+        counter = [f"c{i}" for i in range(10000)]
+        names, wavelengths = find_spectral_columns(["sample_id", *spectral, *counter])
+        assert names == spectral
+        assert_array_equal(wavelengths, GEEVES_GRID)
+
+    def test_counter_alone_is_explained(self):
+        with pytest.raises(SpecsoilError, match=r"'c0' … 'c999'.*numbered like a counter"):
+            find_spectral_columns(["id", *[f"c{i}" for i in range(1000)]])
+
+    def test_stray_small_numbers_stay_metadata(self):
+        spectral = [f"{w:g}" for w in GEEVES_GRID]
+        names, _ = find_spectral_columns(["1", "2", *spectral])
+        assert names == spectral
+
+    @pytest.mark.parametrize("template", ["{w}", "X{w}", "spc.{w}", "{w}um"])
+    def test_micrometres_are_converted(self, template, caplog):
+        micrometres = [round(0.35 + 0.01 * i, 2) for i in range(216)]  # 0.35 ... 2.5
+        columns = ["id", *[template.format(w=f"{w:g}") for w in micrometres], "clay"]
+        with caplog.at_level("INFO", logger="specsoil"):
+            names, wavelengths = find_spectral_columns(columns)
+        assert names == columns[1:-1]
+        assert_allclose(wavelengths, GEEVES_GRID)
+        assert "µm; converted to nm" in caplog.text
+
+    def test_integer_metadata_is_not_micrometres(self):
+        with pytest.raises(SpecsoilError, match="no spectral columns"):
+            find_spectral_columns(["id", "X1", "X2", "X3", "X4"])
+
+    def test_ambiguity_lists_the_candidates(self):
+        vnir = [f"vnir_{w:g}" for w in GEEVES_GRID]
+        other = [f"refl_{w:g}" for w in GEEVES_GRID[:150]]
+        with pytest.raises(SpecsoilError) as info:
+            find_spectral_columns(["id", *vnir, *other])
+        message = str(info.value)
+        assert "ambiguous spectral columns: 2 candidate blocks" in message
+        assert "'vnir_350' … 'vnir_2500' (216 columns, 350-2500 nm" in message
+        assert "'refl_350' … 'refl_1840' (150 columns" in message
+        assert "--spectral-columns" in message
+
+    def test_a_much_smaller_block_is_not_ambiguous(self):
+        vnir = [f"vnir_{w:g}" for w in GEEVES_GRID]
+        names, _ = find_spectral_columns(["wl_500", "wl_600", "wl_700", *vnir])
+        assert names == vnir
+
+
+class TestPattern:
+    def test_regex_settles_ambiguity(self):
+        vnir = [f"vnir_{w:g}" for w in GEEVES_GRID]
+        other = [f"refl_{w:g}" for w in GEEVES_GRID[:150]]
+        names, wavelengths = find_spectral_columns(["id", *vnir, *other], pattern="^refl_")
+        assert names == other
+        assert_array_equal(wavelengths, GEEVES_GRID[:150])
+
+    def test_regex_group_holds_the_wavelength(self):
+        columns = ["id", "band3_at_400", "band4_at_500", "band5_at_600"]
+        names, wavelengths = find_spectral_columns(columns, pattern=r"_at_(\d+)$")
+        assert names == columns[1:]
+        assert_array_equal(wavelengths, [400, 500, 600])
+
+    def test_regex_in_micrometres(self):
+        _, wavelengths = find_spectral_columns(["a", "0.4", "0.5"], pattern=r"^\d\.")
+        assert_array_equal(wavelengths, [400, 500])
+
+    @pytest.mark.parametrize(
+        ("pattern", "message"),
+        [
+            ("^nope", r"no column matches spectral_columns '\^nope'"),
+            ("[", "is not a valid regular expression"),
+            ("^(id|spc)", "column 'id' matches spectral_columns .* holds no wavelength"),
+            ("^c", "column 'c5' matches .* 5 is not a wavelength"),
+        ],
+    )
+    def test_regex_errors(self, pattern, message):
+        with pytest.raises(SpecsoilError, match=message):
+            find_spectral_columns(["id", "c5", "spc.400", "spc.500"], pattern=pattern)
+
+
+def test_uv_start_below_200_nm_is_not_a_counter():
+    # UV-vis-NIR spectrophotometers start near 190 nm.
+    spectral = [f"{w}" for w in range(190, 1101)]
+    names, wavelengths = find_spectral_columns(["id", *spectral])
+    assert names == spectral
+    assert wavelengths[0] == 190

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
 from specsoil import SpecsoilError
-from specsoil.data import detect_spectra_kind, to_absorbance
+from specsoil.data import detect_spectra_kind, read_spectra, to_absorbance
+from specsoil.data._kinds import (
+    VALUE_LIMITS,
+    describe_impossible,
+    impossible_values,
+    median_spectrum,
+)
+
+GEEVES_SMALL = Path(__file__).resolve().parent / "fixtures" / "geeves_small.csv"
 
 
 @pytest.fixture
@@ -82,8 +94,8 @@ class TestDetectSpectraKind:
 
     def test_real_absorbance_above_reflectance_range(self, geeves_reflectance):
         reflectance, wavelengths = geeves_reflectance
-        absorbance = -np.log10(reflectance)
-        assert absorbance.max() > 1.2  # decided by range, not by the band
+        absorbance = -np.log10(reflectance) + 0.8  # a darker set of soils
+        assert np.median(absorbance, axis=0).max() > 1.2  # decided by range, not by the band
         kind, reason = detect_spectra_kind(absorbance, wavelengths)
         assert (kind, "above reflectance" in reason) == ("absorbance", True)
 
@@ -132,7 +144,7 @@ class TestDetectSpectraKind:
     )
     def test_value_ranges(self, low, high, expected):
         wavelengths = np.arange(400.0, 1000.0, 10.0)
-        values = np.linspace(low, high, 3 * wavelengths.size).reshape(3, -1)
+        values = np.tile(np.linspace(low, high, wavelengths.size), (3, 1))
         assert detect_spectra_kind(values, wavelengths)[0] == expected
 
     def test_nan_values_are_ignored(self, geeves_reflectance):
@@ -148,3 +160,90 @@ class TestDetectSpectraKind:
     def test_no_finite_value(self):
         with pytest.raises(SpecsoilError, match="cannot tell"):
             detect_spectra_kind(np.full((2, 3), np.nan), np.array([400.0, 500.0, 600.0]))
+
+
+# Clean tables for the property test: 60 real soils as reflectance, % reflectance and
+# absorbance (float32, as read_spectra holds them). Built once: hypothesis reruns the test.
+_GEEVES = read_spectra(GEEVES_SMALL, spectra_kind="reflectance")
+_REFLECTANCE = (10.0 ** (-_GEEVES.X.astype(np.float64))).astype(np.float32)
+CLEAN_TABLES = {
+    "reflectance": _REFLECTANCE,
+    "reflectance-percent": 100 * _REFLECTANCE,
+    "absorbance": _GEEVES.X,
+}
+
+
+class TestRobustDetection:
+    @pytest.mark.parametrize("kind", list(CLEAN_TABLES))
+    def test_clean_tables(self, kind):
+        assert detect_spectra_kind(CLEAN_TABLES[kind], _GEEVES.wavelengths)[0] == kind
+
+    @pytest.mark.parametrize(("kind", "cell"), [("reflectance", -0.08), ("reflectance", 150.0)])
+    def test_issue_cells(self, kind, cell):
+        # These single cells turned a whole reflectance table into absorbance or % reflectance.
+        values = CLEAN_TABLES[kind].copy()
+        values[7, 15] = cell
+        assert detect_spectra_kind(values, _GEEVES.wavelengths)[0] == kind
+
+    def test_a_stray_row_does_not_decide(self):
+        # A repeated header of bare wavelengths parses as a row of 350 ... 2500.
+        values = np.vstack([CLEAN_TABLES["reflectance"], _GEEVES.wavelengths[None, :]])
+        kind, reason = detect_spectra_kind(values, _GEEVES.wavelengths)
+        assert kind == "reflectance"
+        assert "median spectrum" in reason
+
+    def test_median_spectrum_is_per_band(self):
+        values = np.array([[1.0, 10.0], [2.0, 20.0], [300.0, 30.0]])
+        assert_array_equal(median_spectrum(values), [2.0, 20.0])
+
+    def test_median_spectrum_samples_large_tables(self):
+        # More rows than the sample: still the median of evenly spread rows, NaN ignored.
+        values = np.tile(np.arange(5000.0)[:, None], (1, 3))
+        values[::2, 0] = np.nan
+        result = median_spectrum(values)
+        assert abs(result[1] - 2499.5) < 5
+        assert abs(result[0] - 2500) < 5
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, database=None)
+@given(
+    kind=st.sampled_from(list(CLEAN_TABLES)),
+    row=st.integers(0, _GEEVES.n_samples - 1),
+    band=st.integers(0, _GEEVES.wavelengths.size - 1),
+    value=st.floats(allow_nan=True, allow_infinity=True, width=32),
+)
+def test_one_extreme_cell_never_changes_the_kind(kind, row, band, value):
+    values = CLEAN_TABLES[kind].copy()
+    values[row, band] = value
+    assert detect_spectra_kind(values, _GEEVES.wavelengths)[0] == kind
+
+
+class TestImpossibleValues:
+    @pytest.mark.parametrize(
+        ("kind", "good", "bad"),
+        [
+            ("reflectance", [1e-4, 0.5, 1.0], [0.0, -0.08, 1.01, 150.0, np.nan, np.inf]),
+            ("reflectance-percent", [0.01, 50.0, 100.0], [0.0, -1.0, 100.5, np.nan]),
+            ("absorbance", [-0.5, 0.0, 3.0, 10.0], [-2.5, 10.5, 150.0, np.nan, -np.inf]),
+        ],
+    )
+    def test_rows_holding_impossible_values(self, kind, good, bad):
+        rows = np.array([[0.5 if kind != "reflectance-percent" else 50.0, v] for v in good + bad])
+        assert impossible_values(rows, kind).tolist() == [False] * len(good) + [True] * len(bad)
+
+    @pytest.mark.parametrize(
+        ("value", "kind", "message"),
+        [
+            (0.0, "reflectance", "reflectance value 0 is not > 0"),
+            (1.5, "reflectance", "reflectance value 1.5 is above 1"),
+            (150.0, "reflectance-percent", "reflectance-percent value 150 is above 100"),
+            (150.0, "absorbance", "absorbance value 150 is outside [-2, 10]"),
+            (np.nan, "absorbance", "missing value"),
+            (np.inf, "reflectance", "value inf is not finite"),
+        ],
+    )
+    def test_descriptions(self, value, kind, message):
+        assert message in describe_impossible(value, kind)
+
+    def test_limits_cover_every_kind(self):
+        assert set(VALUE_LIMITS) == {"reflectance", "reflectance-percent", "absorbance"}

@@ -7,6 +7,7 @@ import csv
 import gzip
 import logging
 import lzma
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -448,3 +449,186 @@ class TestConvertToParquet:
                 tmp_path / "t.parquet",
                 spectra_kind="reflectance",
             )
+
+
+def geeves_with(raw: pd.DataFrame, path: Path, cells: dict[tuple[int, str], str]) -> Path:
+    """The fixture with some cells replaced by text (row position, column name)."""
+    frame = raw.astype(object)
+    for (row, column), value in cells.items():
+        frame.loc[row, column] = value
+    return write(frame, path)
+
+
+class TestImpossibleCells:
+    @pytest.mark.parametrize(
+        ("scale", "cell", "what"),
+        [
+            (1.0, "-0.08", "reflectance value -0.08 is not > 0"),
+            (1.0, "150", "reflectance value 150 is above 1"),
+            (1.0, "1.01", "reflectance value 1.01 is above 1"),
+            (100.0, "150", "reflectance-percent value 150 is above 100"),
+            (100.0, "-8", "reflectance-percent value -8 is not > 0"),
+        ],
+    )
+    def test_detected_kind_is_kept_and_the_cell_named(self, raw, tmp_path, scale, cell, what):
+        frame = raw.copy()
+        columns = spectral_columns(raw)
+        frame[columns] = frame[columns] * scale
+        path = geeves_with(frame, tmp_path / "t.csv", {(7, "500"): cell})
+        with pytest.raises(SpecsoilError) as info:
+            read_spectra(path)
+        message = str(info.value)
+        assert "data row 8 (line 9), column '500'" in message
+        assert what in message
+        assert "kind detected" in message
+        table = read_spectra(path, drop_invalid=True)
+        kind = "reflectance" if scale == 1.0 else "reflectance-percent"
+        assert (table.spectra_kind, table.dropped_rows, table.n_samples) == (kind, (8,), 59)
+        assert_allclose(
+            table.X, expected_absorbance(raw[columns].drop(index=7)), rtol=1e-5, atol=1e-6
+        )
+
+    def test_absorbance_out_of_range(self, raw, tmp_path):
+        frame = raw.copy()
+        columns = spectral_columns(raw)
+        frame[columns] = expected_absorbance(frame[columns])
+        path = geeves_with(frame, tmp_path / "t.csv", {(2, "1000"): "150"})
+        with pytest.raises(SpecsoilError, match=r"data row 3 \(line 4\), column '1000': absorb"):
+            read_spectra(path)
+
+    def test_declared_kind_is_checked_while_reading(self, tmp_path):
+        with pytest.raises(SpecsoilError, match=r"data row 3 \(line 4\).*value 1.5 is above 1"):
+            read_spectra(small_table(tmp_path, "1.5"), spectra_kind="reflectance")
+        path = write_lines(tmp_path / "p.csv", ["id,400,500,600", "a,20,150.5,30"])
+        with pytest.raises(SpecsoilError, match=r"value 150\.5 is above 100"):
+            read_spectra(path, spectra_kind="reflectance-percent")
+
+
+def concatenated(path: Path, text: str, at: int) -> Path:
+    lines = text.strip("\n").split("\n")
+    return write_lines(path, lines[:at] + lines)
+
+
+class TestRepeatedHeader:
+    @pytest.mark.parametrize("template", ["{w}", "spc.{w}", "{w}nm"])
+    def test_named_with_its_line(self, raw, tmp_path, template):
+        text = renamed(raw, template).to_csv(index=False)
+        path = concatenated(tmp_path / "t.csv", text, 31)
+        with pytest.raises(SpecsoilError) as info:
+            read_spectra(path)
+        assert "line 32 repeats the header; two files concatenated? (data row 31)" in str(
+            info.value
+        )
+
+    def test_dropped_and_counted(self, raw, tmp_path, caplog):
+        text = raw.to_csv(index=False)
+        path = concatenated(tmp_path / "t.csv", text, 31)
+        with caplog.at_level(logging.WARNING, logger="specsoil"):
+            table = read_spectra(path, drop_invalid=True, batch_rows=7)
+        assert table.dropped_rows == (31,)
+        assert table.n_samples == 90
+        assert table.spectra_kind == "reflectance"
+        # The lab columns are numbers again once the header row is gone.
+        assert pd.api.types.is_numeric_dtype(table.metadata["clay_pct"])
+        assert "1 of them repeated headers" in caplog.text
+
+    def test_declared_kind_does_not_hide_it(self, raw, tmp_path):
+        path = concatenated(tmp_path / "t.csv", raw.to_csv(index=False), 5)
+        with pytest.raises(SpecsoilError, match="line 6 repeats the header"):
+            read_spectra(path, spectra_kind="absorbance")
+
+
+class TestLabValues:
+    def test_text_notes_become_missing_and_are_counted(self, raw, tmp_path):
+        cells = {(1, "clay_pct"): "n.d.", (2, "clay_pct"): "<5", (3, "clay_pct"): "-"}
+        cells |= {(4, "clay_pct"): ">60", (5, "sand_pct"): "<LOD", (6, "sand_pct"): ""}
+        path = geeves_with(raw, tmp_path / "t.csv", cells)
+        table = read_spectra(path)
+        assert dict(table.lab_value_counts) == {
+            "clay_pct": {"missing": 2, "below": 1, "above": 1},
+            "sand_pct": {"missing": 2},
+        }
+        clay = table.targets(["clay_pct"])[:6, 0]
+        assert_array_equal(clay, [raw["clay_pct"][0], *[np.nan] * 4, raw["clay_pct"][5]])
+        assert "clay_pct" in table.numeric_columns()
+        half = read_spectra(path, censored="half").targets(["clay_pct"])[1:5, 0]
+        assert_array_equal(half, [np.nan, 2.5, np.nan, 60.0])
+        limit = read_spectra(path, censored="limit").targets(["clay_pct"])[1:5, 0]
+        assert_array_equal(limit, [np.nan, 5.0, np.nan, 60.0])
+
+    def test_other_text_names_row_column_and_value(self, raw, tmp_path):
+        path = geeves_with(raw, tmp_path / "t.csv", {(1, "clay_pct"): "n.d.", (9, "clay_pct"): "a"})
+        table = read_spectra(path)
+        with pytest.raises(SpecsoilError, match=r"'clay_pct', data row 10: 'a' is not a number"):
+            table.targets(["clay_pct"])
+
+    def test_unknown_policy(self, raw, tmp_path):
+        with pytest.raises(SpecsoilError, match="censored must be one of"):
+            read_spectra(write(raw, tmp_path / "t.csv"), censored="zero")
+
+
+class TestSpectralColumnsOption:
+    def test_regex_overrides_the_choice(self, raw, tmp_path):
+        counter = pd.DataFrame(0.5, index=raw.index, columns=[f"c{i}" for i in range(300)])
+        frame = pd.concat([renamed(raw, "spc.{w}"), counter], axis=1)
+        path = write(frame, tmp_path / "t.csv")
+        assert read_spectra(path).wavelengths.size == 216  # the counter is not taken
+        table = read_spectra(path, spectral_columns=r"^spc\.", spectra_kind="reflectance")
+        assert table.wavelengths.size == 216
+        assert "c299" in table.metadata.columns
+
+    def test_micrometre_names(self, raw, tmp_path, caplog):
+        frame = raw.rename(columns={c: f"{int(c) / 1000:g}" for c in spectral_columns(raw)})
+        with caplog.at_level(logging.INFO, logger="specsoil"):
+            table = read_spectra(write(frame, tmp_path / "t.csv"))
+        assert_array_equal(table.wavelengths, np.arange(350.0, 2501.0, 10.0))
+        assert "converted to nm" in caplog.text
+
+    def test_parquet_and_conversion_take_it(self, raw, tmp_path):
+        absorbance = -np.log10(raw[spectral_columns(raw)]).add_prefix("a_")
+        frame = pd.concat([renamed(raw, "r_{w}"), absorbance], axis=1)
+        src = write(frame, tmp_path / "t.csv")
+        with pytest.raises(SpecsoilError, match="ambiguous spectral columns"):
+            read_spectra(src)
+        dst = tmp_path / "t.parquet"
+        convert_to_parquet(src, dst, spectral_columns="^a_", spectra_kind="absorbance")
+        frame.to_parquet(tmp_path / "foreign.parquet")
+        foreign = read_spectra(tmp_path / "foreign.parquet", spectral_columns="^r_")
+        assert_allclose(foreign.X, read_spectra(dst).X, rtol=1e-5, atol=1e-6)
+
+
+class TestFileKinds:
+    def test_excel_workbook(self, tmp_path):
+        path = tmp_path / "lab.xlsx"
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("[Content_Types].xml", "<Types/>")
+            archive.writestr("xl/workbook.xml", "<workbook/>")
+        with pytest.raises(SpecsoilError, match="is an Excel workbook, not a CSV table; save"):
+            read_spectra(path)
+
+    def test_old_excel_workbook(self, tmp_path):
+        path = tmp_path / "lab.xls"
+        path.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 64)
+        with pytest.raises(SpecsoilError, match=r"Excel 97-2003 workbook \(\.xls\)"):
+            read_spectra(path)
+
+    def test_opendocument_spreadsheet(self, tmp_path):
+        path = tmp_path / "lab.ods"
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
+        with pytest.raises(SpecsoilError, match="OpenDocument spreadsheet"):
+            read_spectra(path)
+
+    def test_header_field_over_the_csv_limit(self, tmp_path):
+        # Python's csv module refuses fields over 131,072 characters by default.
+        path = write_lines(
+            tmp_path / "t.csv", ["id," + "x" * 200_000 + ",400,500,600", "a,1,0.2,0.3,0.4"]
+        )
+        table = read_spectra(path, spectra_kind="reflectance")
+        assert table.metadata.columns[1] == "x" * 200_000
+
+    def test_unclosed_quote_in_a_long_header(self, tmp_path):
+        header = 'id,"400,' + ",".join(str(w) for w in range(401, 30000))
+        path = write_lines(tmp_path / "t.csv", [header, "a,0.2"])
+        with pytest.raises(SpecsoilError):
+            read_spectra(path)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pandas.api.types import is_numeric_dtype
 from rich.console import Console
 
 from specsoil import _output_plan
@@ -18,8 +19,10 @@ from specsoil._atomic import OutputKind
 from specsoil._errors import SpecsoilError
 from specsoil.config import RunConfig, load_config
 from specsoil.data import (
+    CENSORED_POLICIES,
     DEFAULT_DATASET,
     SPECTRA_KINDS,
+    CensoredPolicy,
     Coordinates,
     SpectraKind,
     SpectraTable,
@@ -82,7 +85,11 @@ def run_inputs(args: argparse.Namespace) -> list[str | None]:
 
 
 def add_data_flags(parser: argparse.ArgumentParser, *, required: bool = False) -> None:
-    """Add ``--data``, ``--spectra-kind`` and ``--drop-invalid``."""
+    """Add the data flags: --data, --spectra-kind, --drop-invalid, --spectral-columns, --censored.
+
+    ``load_data`` takes the same settings: pass ``spectral_columns=args.spectral_columns``
+    and ``censored=args.censored`` along.
+    """
     default = "" if required else f"; default: the bundled {DEFAULT_DATASET!r} dataset"
     parser.add_argument(
         "--data",
@@ -98,7 +105,20 @@ def add_data_flags(parser: argparse.ArgumentParser, *, required: bool = False) -
     parser.add_argument(
         "--drop-invalid",
         action="store_true",
-        help="drop rows with missing or non-numeric spectral values instead of stopping",
+        help="drop rows with missing, non-numeric or impossible spectral values (or a repeated "
+        "header line) instead of stopping; they are counted",
+    )
+    parser.add_argument(
+        "--spectral-columns",
+        metavar="REGEX",
+        help="regular expression naming the spectral columns (e.g. '^spc\\.'), when the "
+        "automatic choice is ambiguous or wrong",
+    )
+    parser.add_argument(
+        "--censored",
+        choices=CENSORED_POLICIES,
+        default="missing",
+        help="lab values written <x or >x: missing (default), half (x/2 for <x) or limit (x)",
     )
 
 
@@ -127,6 +147,8 @@ def load_run(args: argparse.Namespace) -> Run:
         args.data or config.data,
         spectra_kind=args.spectra_kind or config.spectra_kind,
         drop_invalid=args.drop_invalid or config.drop_invalid,
+        spectral_columns=args.spectral_columns,
+        censored=args.censored,
     )
     return Run(
         config=config,
@@ -148,7 +170,12 @@ class LoadedData:
 
 
 def load_data(
-    data: str | None, *, spectra_kind: str | None = None, drop_invalid: bool = False
+    data: str | None,
+    *,
+    spectra_kind: str | None = None,
+    drop_invalid: bool = False,
+    spectral_columns: str | None = None,
+    censored: CensoredPolicy = "missing",
 ) -> LoadedData:
     """Read ``data`` (a path or bundled dataset name); ``None`` means the default dataset."""
     bundled = {info.name: info for info in list_datasets()}
@@ -160,10 +187,27 @@ def load_data(
         loaded = LoadedData(table, tuple(info.targets), info.split_column, name)
     else:
         kind: SpectraKind | None = spectra_kind  # type: ignore[assignment]
-        table = read_spectra(data, spectra_kind=kind, drop_invalid=drop_invalid)
+        table = read_spectra(
+            data,
+            spectra_kind=kind,
+            drop_invalid=drop_invalid,
+            spectral_columns=spectral_columns,
+            censored=censored,
+        )
         loaded = LoadedData(table)
     describe_table(loaded.table)
     return loaded
+
+
+def load_data_from_args(args: argparse.Namespace) -> LoadedData:
+    """:func:`load_data` with the settings of :func:`add_data_flags` (predict, explain, map)."""
+    return load_data(
+        args.data,
+        spectra_kind=args.spectra_kind,
+        drop_invalid=args.drop_invalid,
+        spectral_columns=args.spectral_columns,
+        censored=args.censored,
+    )
 
 
 def describe_table(table: SpectraTable) -> None:
@@ -180,6 +224,20 @@ def describe_table(table: SpectraTable) -> None:
         if table.kind_detected
         else table.kind_reason,
     )
+    if table.lab_value_counts:
+        logger.info("lab values: %s", describe_lab_values(table))
+
+
+def describe_lab_values(table: SpectraTable) -> str:
+    """One line: per column, the missing and censored lab values and what was done with them."""
+    words = {"missing": "missing", "below": "censored <x", "above": "censored >x"}
+    parts = [
+        f"{name} " + ", ".join(f"{count} {words[key]}" for key, count in counts.items())
+        for name, counts in table.lab_value_counts.items()
+    ]
+    censored = any(set(c) & {"below", "above"} for c in table.lab_value_counts.values())
+    policy = f" (censored values: {table.censored}; see --censored)" if censored else ""
+    return "; ".join(parts) + policy
 
 
 def resolve_targets(
@@ -191,13 +249,21 @@ def resolve_targets(
     if not targets:
         raise SpecsoilError(
             f"{table.source}: say which property to model with --target; "
-            f"numeric columns: {table.numeric_columns()}"
+            f"numeric columns: {table.target_choices()}"
         )
     available = table.numeric_columns()
     for name in targets:
-        if name not in table.metadata.columns or name not in available:
-            raise SpecsoilError(f"{table.source}: unknown target {name!r}; available: {available}")
-    values = table.targets(targets)  # fails early, naming the row, on non-numeric lab values
+        if name not in table.metadata.columns:
+            raise SpecsoilError(
+                f"{table.source}: unknown target {name!r}; available: {table.target_choices()}"
+            )
+        if name not in available and is_numeric_dtype(table.metadata[name]):
+            raise SpecsoilError(
+                f"{table.source}: {name!r} is an identifier, not a lab value; available: "
+                f"{table.target_choices()}"
+            )
+    # Fails early, naming the row and the value, on a column holding text.
+    values = table.targets(targets)
     counts = np.isfinite(values).sum(axis=0)
     for name, count in zip(targets, counts, strict=True):
         if count < MIN_TARGET_VALUES:

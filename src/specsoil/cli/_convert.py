@@ -35,7 +35,12 @@ def run(args: argparse.Namespace) -> int:
         raise SpecsoilError(f"{out}: the output must end in .parquet")
     final = plan_output_file(args, args.data)
     table = convert_to_parquet(
-        args.data, final, spectra_kind=args.spectra_kind, drop_invalid=args.drop_invalid
+        args.data,
+        final,
+        spectra_kind=args.spectra_kind,
+        drop_invalid=args.drop_invalid,
+        spectral_columns=args.spectral_columns,
+        censored=args.censored,
     )
     describe_table(table)
     console().print(f"wrote {table.n_samples} spectra x {table.wavelengths.size} bands to {out}")

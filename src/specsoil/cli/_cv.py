@@ -164,6 +164,13 @@ def run(args: argparse.Namespace) -> int:
         "spectra_kind": table.spectra_kind,
         "spectra_kind_detected": table.kind_detected,
         "dropped_rows": list(table.dropped_rows),
+        # Missing and censored (<x, >x) lab values of the targets, and what was done with <x, >x.
+        "lab_values": {
+            "censored": table.censored,
+            "counts": {
+                t: dict(table.lab_value_counts[t]) for t in targets if t in table.lab_value_counts
+            },
+        },
         "targets": targets,
         "split": split_desc,
         "seed": seed,

@@ -10,7 +10,7 @@ from specsoil.cli._common import (
     add_data_flags,
     add_output_flags,
     console,
-    load_data,
+    load_data_from_args,
     plan_output_folder,
 )
 from specsoil.explain import explain_model, top_regions, write_explanation
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         )
     out = plan_output_folder(args, "explain", args.model, args.data)
     model = SpectralModel.load(args.model)
-    loaded = load_data(args.data, spectra_kind=args.spectra_kind, drop_invalid=args.drop_invalid)
+    loaded = load_data_from_args(args)
     explanation = explain_model(
         model,
         loaded.table,

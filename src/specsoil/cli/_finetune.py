@@ -93,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
         data,
         spectra_kind=args.spectra_kind or config.spectra_kind,
         drop_invalid=args.drop_invalid or config.drop_invalid,
+        spectral_columns=args.spectral_columns,
+        censored=args.censored,
     )
     # Without --target the base model's targets are kept, and so is its output layer.
     targets = resolve_targets(loaded, args.target or config.targets or base.targets, config)
@@ -103,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
             args.replay,
             spectra_kind=args.spectra_kind or config.spectra_kind,
             drop_invalid=args.drop_invalid or config.drop_invalid,
+            spectral_columns=args.spectral_columns,
+            censored=args.censored,
         ).table
     model = finetune_model(
         base,

@@ -20,7 +20,7 @@ from specsoil.cli._common import (
     add_output_flags,
     console,
     coordinates_from_flags,
-    load_data,
+    load_data_from_args,
     plan_output_folder,
 )
 from specsoil.data import SpectraTable
@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     if args.folds < 0 or args.folds == 1:
         raise SpecsoilError(f"--folds must be 0 (no CV) or at least 2; got {args.folds}")
     out = plan_output_folder(args, "map", args.data, args.model, args.boundary)
-    loaded = load_data(args.data, spectra_kind=args.spectra_kind, drop_invalid=args.drop_invalid)
+    loaded = load_data_from_args(args)
     table = loaded.table
     coordinates = coordinates_from_flags(args, table)
     projected = coordinates.projected()

@@ -18,7 +18,7 @@ from specsoil.cli._common import (
     add_data_flags,
     add_output_flags,
     console,
-    load_data,
+    load_data_from_args,
     plan_output_file,
 )
 from specsoil.data import SpectraTable
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     if args.clip:
         overrides = parse_clip(args.clip, model.targets, allow_open=True)
         model = dataclasses.replace(model, clip=merge_clip(model.clip, overrides, model.targets))
-    loaded = load_data(args.data, spectra_kind=args.spectra_kind, drop_invalid=args.drop_invalid)
+    loaded = load_data_from_args(args)
     table = loaded.table
     lower: NDArray[np.float64] | None = None
     upper: NDArray[np.float64] | None = None

@@ -21,17 +21,30 @@ from specsoil.data._synthetic import (
     make_synthetic,
     write_synthetic,
 )
-from specsoil.data._table import SPECTRA_KINDS, SpectraKind, SpectraTable
+from specsoil.data._table import (
+    CENSORED_POLICIES,
+    MISSING_LAB_VALUES,
+    SPECTRA_KINDS,
+    CensoredPolicy,
+    LabValues,
+    SpectraKind,
+    SpectraTable,
+    parse_lab_values,
+)
 
 __all__ = [
+    "CENSORED_POLICIES",
     "DEFAULT_COORDINATE_COLUMNS",
     "DEFAULT_DATASET",
     "LUCAS_PROPERTIES",
+    "MISSING_LAB_VALUES",
     "SPECTRA_KINDS",
     "SYNTHETIC_LABEL",
     "WGS84",
+    "CensoredPolicy",
     "Coordinates",
     "DatasetInfo",
+    "LabValues",
     "ParquetSpectraSource",
     "SpectraKind",
     "SpectraTable",
@@ -44,6 +57,7 @@ __all__ = [
     "lucas_wavelengths",
     "make_synthetic",
     "normalise_crs",
+    "parse_lab_values",
     "read_coordinates",
     "read_spectra",
     "to_absorbance",

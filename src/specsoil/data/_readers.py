@@ -20,6 +20,7 @@ import logging
 import lzma
 import os
 import re
+import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,8 +36,20 @@ from numpy.typing import NDArray
 from specsoil._atomic import atomic_path
 from specsoil._errors import SpecsoilError
 from specsoil.data._columns import find_spectral_columns
-from specsoil.data._kinds import detect_spectra_kind, to_absorbance
-from specsoil.data._table import SPECTRA_KINDS, SpectraKind, SpectraTable
+from specsoil.data._kinds import (
+    describe_impossible,
+    detect_spectra_kind,
+    impossible_values,
+    to_absorbance,
+)
+from specsoil.data._table import (
+    CENSORED_POLICIES,
+    SPECTRA_KINDS,
+    CensoredPolicy,
+    SpectraKind,
+    SpectraTable,
+    parse_lab_values,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +78,11 @@ _CHUNK_BYTES = 16 << 20
 # are used only where there are more cores to spread the blocks of a chunk over.
 _THREADS = (os.cpu_count() or 1) > 2
 _DROP_HINT = "fix the value, or drop such rows with --drop-invalid (drop_invalid=True)"
+# Rows checked at a time on the whole matrix: bounds the temporaries of the row reductions.
+_SCAN_ROWS = 4096
+# Signatures of spreadsheets, which are not tables of text.
+_OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_ZIP_MAGIC = b"PK\x03\x04"
 
 
 def _check_kind(spectra_kind: str | None) -> SpectraKind | None:
@@ -105,6 +123,15 @@ class _Batch:
     spectra: NDArray[np.float32]
     # Sorted column position -> the column's raw values, for columns that held text.
     text: dict[int, Any] = field(default_factory=dict)
+
+
+def _damage(error: BaseException) -> str:
+    """Say what a decompression or read error means: usually a file cut short."""
+    if isinstance(error, EOFError):
+        return f"the compressed file is cut short: {error}"
+    if isinstance(error, lzma.LZMAError) or "gzip" in str(error) or "BZ2" in str(error):
+        return f"the compressed file is damaged: {error}"
+    return str(error)
 
 
 def _numbers_from_text(values: Any) -> NDArray[np.float32]:
@@ -158,23 +185,38 @@ class _CsvSource:
     held up to the whole file in the benchmark.
     """
 
-    def __init__(self, path: Path, compression: str | None, batch_rows: int) -> None:
+    def __init__(
+        self,
+        path: Path,
+        compression: str | None,
+        batch_rows: int,
+        *,
+        spectral_columns: str | None = None,
+    ) -> None:
         self.path = path
         self.compression = compression
         try:
             with _open_text(path, compression) as handle:
                 header = handle.readline()
                 first_row = handle.readline()
-        except (UnicodeDecodeError, OSError, EOFError, lzma.LZMAError) as error:
-            raise SpecsoilError(f"{path}: cannot read as UTF-8 text: {error}") from error
+        except UnicodeDecodeError as error:
+            raise SpecsoilError(f"{path}: cannot read as UTF-8 text: {error}") from None
+        except (OSError, EOFError, lzma.LZMAError) as error:
+            raise SpecsoilError(f"{path}: cannot read the file ({_damage(error)})") from None
         header = header.rstrip("\r\n")
         if not header.strip():
             raise SpecsoilError(f"{path}: empty file; expected a header line and data rows")
         self.separator = _sniff_separator(header)
-        fields = next(csv.reader([header], delimiter=self.separator))
+        # The csv module refuses fields over 131,072 characters; the line is already in
+        # memory, so the limit only needs to fit it (it is never lowered).
+        csv.field_size_limit(max(csv.field_size_limit(), len(header) + 1))
+        try:
+            fields = next(csv.reader([header], delimiter=self.separator))
+        except csv.Error as error:
+            raise SpecsoilError(f"{path}: cannot read the header line: {error}") from None
         self.names = [f.strip() or f"Unnamed: {i}" for i, f in enumerate(fields)]
         _check_unique(self.names, path)
-        self.spectral, self.wavelengths = _spectral_columns(self.names, path)
+        self.spectral, self.wavelengths = _spectral_columns(self.names, path, spectral_columns)
         self.spectral_set = set(self.spectral)
         row_bytes = max(len(first_row.encode()), len(header.encode()), 16)
         self.chunk_bytes = min(row_bytes * batch_rows, _CHUNK_BYTES)
@@ -223,7 +265,7 @@ class _CsvSource:
                 block, text = _fill_spectra(table, spectral_positions, names, str(self.path))
                 yield _Batch(_metadata_frame(table, metadata_positions), block, text)
         except (UnicodeDecodeError, EOFError, OSError, lzma.LZMAError) as error:
-            raise SpecsoilError(f"{self.path}: cannot read the file ({error})") from None
+            raise SpecsoilError(f"{self.path}: cannot read the file ({_damage(error)})") from None
 
     def _parse(self, chunk: memoryview, text_columns: set[str]) -> Any:
         """Parse one chunk; a spectral column holding text is parsed again as text."""
@@ -300,7 +342,7 @@ class _CsvSource:
 class _ParquetSource:
     """A Parquet file, read in row batches."""
 
-    def __init__(self, path: Path, batch_rows: int) -> None:
+    def __init__(self, path: Path, batch_rows: int, *, spectral_columns: str | None = None) -> None:
         self.path = path
         try:
             # pre_buffer reads whole row groups ahead; off, the peak memory was 40 % lower.
@@ -314,7 +356,7 @@ class _ParquetSource:
         candidates = self.names
         if _KEY_COLUMNS in self.stored:
             candidates = json.loads(self.stored[_KEY_COLUMNS])
-        self.spectral, self.wavelengths = _spectral_columns(candidates, path)
+        self.spectral, self.wavelengths = _spectral_columns(candidates, path, spectral_columns)
         self.spectral_set = set(self.spectral)
         self.batch_rows = _rows_per_chunk(batch_rows, len(self.spectral))
 
@@ -349,9 +391,11 @@ def _rows_per_chunk(batch_rows: int, n_bands: int) -> int:
     return max(1, min(batch_rows, _CHUNK_BYTES // (4 * n_bands)))
 
 
-def _spectral_columns(names: list[str], path: Path) -> tuple[list[str], NDArray[np.float64]]:
+def _spectral_columns(
+    names: list[str], path: Path, pattern: str | None
+) -> tuple[list[str], NDArray[np.float64]]:
     try:
-        return find_spectral_columns(names)
+        return find_spectral_columns(names, pattern=pattern)
     except SpecsoilError as error:
         raise SpecsoilError(f"{path}: {error}") from None
 
@@ -373,11 +417,64 @@ def _describe_invalid(value: float, raw: Any, kind: SpectraKind | None) -> str:
         text = str(raw)
         hint = " (decimal commas are not supported)" if re.fullmatch(r"-?\d+,\d+", text) else ""
         return f"{text!r} is not a number{hint}"
-    if np.isnan(value):
-        return "missing value (empty, NA or NaN)"
-    if not np.isfinite(value):
-        return f"value {value} is not finite"
-    return f"{kind} value {value:g} is not > 0, so log10(1/R) is undefined"
+    return describe_impossible(value, kind or "absorbance")
+
+
+def _cells_invalid(values: NDArray[np.float32], kind: SpectraKind | None) -> NDArray[np.bool_]:
+    """Which of ``values`` (one row) are not finite or, with a kind, impossible for it."""
+    if kind is None:
+        return ~np.isfinite(values)
+    return impossible_values(values[:, None], kind)
+
+
+def _rows_invalid(block: NDArray[np.float32], kind: SpectraKind | None) -> NDArray[np.bool_]:
+    """Rows of ``block`` holding a non-finite value or, with a kind, a value impossible for it."""
+    if kind is not None:
+        return impossible_values(block, kind)
+    if block.shape[1] == 0:
+        return np.zeros(block.shape[0], dtype=bool)
+    # Row reductions instead of an isfinite mask of every cell: NaN and inf survive them.
+    finite: NDArray[np.bool_] = np.isfinite(block.min(axis=1)) & np.isfinite(block.max(axis=1))
+    return ~finite
+
+
+def _text_cells(values: Any, rows: Any) -> NDArray[np.object_]:
+    """Cells of an Arrow or pandas column at ``rows`` as stripped strings (None when empty)."""
+    if hasattr(values, "to_numpy") and not isinstance(values, pd.Series):
+        values = values.to_numpy(zero_copy_only=False)
+    cells = np.asarray(values, dtype=object)[rows]
+    return np.array([None if c is None else str(c).strip() for c in cells], dtype=object)
+
+
+def _repeated_header(
+    batch: _Batch, names: list[str], header_numbers: NDArray[np.float32]
+) -> NDArray[np.bool_]:
+    """Rows of the batch that repeat the header line (two files concatenated).
+
+    A row repeats the header when each spectral cell equals its column's name (as text, or
+    as the number a bare name such as ``400`` is) and each metadata cell is its column's name
+    or empty.
+    """
+    block = batch.spectra
+    found = np.zeros(block.shape[0], dtype=bool)
+    if block.shape[0] == 0 or block.shape[1] == 0:
+        return found
+    # Narrow to the rows whose first spectral cell fits, so the full check runs on few rows.
+    first = block[:, 0] == header_numbers[0]
+    if 0 in batch.text:
+        first |= _text_cells(batch.text[0], slice(None)) == names[0]
+    rows = np.flatnonzero(first)
+    if not rows.size:
+        return found
+    equal = block[rows] == header_numbers
+    for j, column in batch.text.items():
+        equal[:, j] |= _text_cells(column, rows) == names[j]
+    same = equal.all(axis=1)
+    for name in batch.metadata.columns:
+        cells = _text_cells(batch.metadata[name].to_numpy(dtype=object), rows)
+        same &= (cells == str(name)) | (cells == None) | (cells == "")  # noqa: E711
+    found[rows[same]] = True
+    return found
 
 
 class _Collector:
@@ -387,41 +484,49 @@ class _Collector:
         self,
         source: _CsvSource | _ParquetSource,
         names: list[str],
-        positive_kind: SpectraKind | None,
+        kind: SpectraKind | None,
         drop_invalid: bool,
     ) -> None:
         self.source = source
         self.names = names
-        self.positive_kind = positive_kind
+        # The kind whose value limits are checked batch by batch (None: finiteness only).
+        self.kind = kind
         self.drop_invalid = drop_invalid
+        # What each spectral cell of a repeated header line parses to (NaN: a name with text).
+        self.header_numbers = pd.to_numeric(pd.Series(names), errors="coerce").to_numpy(
+            dtype=np.float32, na_value=np.nan
+        )
         self.X = np.empty((0, len(names)), dtype=np.float32)
         self.n = 0
         self.rows_seen = 0
         self.frames: list[pd.DataFrame] = []
         self.row_numbers: list[NDArray[np.int64]] = []
         self.dropped: list[int] = []
+        self.headers: list[int] = []
 
     def add(self, batch: _Batch) -> None:
         block = batch.spectra
         m = block.shape[0]
         numbers = np.arange(self.rows_seen + 1, self.rows_seen + m + 1, dtype=np.int64)
         self.rows_seen += m
-        valid = np.isfinite(block)
-        if self.positive_kind is not None:
-            valid &= block > 0
-        bad = np.flatnonzero(~valid.all(axis=1))
+        header = _repeated_header(batch, self.names, self.header_numbers)
+        invalid = header | _rows_invalid(block, self.kind)
+        bad = np.flatnonzero(invalid)
         metadata = batch.metadata
         if bad.size:
             if not self.drop_invalid:
                 row = int(bad[0])
-                column = int(np.flatnonzero(~valid[row])[0])
+                if header[row]:
+                    raise _header_error(self.source, int(numbers[row]))
+                column = int(np.flatnonzero(_cells_invalid(block[row], self.kind))[0])
                 raw = batch.text[column][row].as_py() if column in batch.text else None
                 raise _invalid_value_error(
                     self.source,
                     int(numbers[row]),
                     self.names[column],
-                    _describe_invalid(float(block[row, column]), raw, self.positive_kind),
+                    _describe_invalid(float(block[row, column]), raw, self.kind),
                 )
+            self.headers.extend(int(r) for r in numbers[header])
             keep = np.ones(m, dtype=bool)
             keep[bad] = False
             self.dropped.extend(int(r) for r in numbers[bad])
@@ -446,7 +551,42 @@ def _invalid_value_error(
     return SpecsoilError(f"{source.path}: {where}, column {column!r}: {what}; {_DROP_HINT}")
 
 
-def _open_source(path: Path, batch_rows: int) -> _CsvSource | _ParquetSource:
+def _header_error(source: _CsvSource | _ParquetSource, data_row: int) -> SpecsoilError:
+    """The error for a data row that repeats the header line."""
+    line = source.line_of(data_row)
+    where = f"line {line}" if line is not None else f"data row {data_row}"
+    return SpecsoilError(
+        f"{source.path}: {where} repeats the header; two files concatenated? (data row "
+        f"{data_row}) Remove the line, or drop such rows with --drop-invalid (drop_invalid=True)"
+    )
+
+
+def _spreadsheet_error(path: Path, magic: bytes) -> SpecsoilError | None:
+    """A clear error for a spreadsheet or zip archive given as a table, else None."""
+    save = "save the sheet as CSV (UTF-8) and read that file"
+    if magic.startswith(_OLE2_MAGIC):
+        return SpecsoilError(f"{path}: is an Excel 97-2003 workbook (.xls), not a table; {save}")
+    if not magic.startswith(_ZIP_MAGIC):
+        return None
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.namelist()
+            kind = (
+                archive.read("mimetype").decode("ascii", "replace") if "mimetype" in members else ""
+            )
+    except (zipfile.BadZipFile, OSError, KeyError, RuntimeError, ValueError):
+        members, kind = [], ""
+    suffix = path.suffix.lower()
+    if any(m.startswith("xl/") for m in members) or (not members and suffix in (".xlsx", ".xlsm")):
+        return SpecsoilError(f"{path}: is an Excel workbook, not a CSV table; {save}")
+    if "spreadsheet" in kind or (not members and suffix == ".ods"):
+        return SpecsoilError(f"{path}: is an OpenDocument spreadsheet, not a CSV table; {save}")
+    return SpecsoilError(f"{path}: is a zip archive; unzip it, or compress it with gzip")
+
+
+def _open_source(
+    path: Path, batch_rows: int, spectral_columns: str | None = None
+) -> _CsvSource | _ParquetSource:
     if not path.exists():
         raise SpecsoilError(f"{path}: no such file")
     if path.is_dir():
@@ -455,33 +595,53 @@ def _open_source(path: Path, batch_rows: int) -> _CsvSource | _ParquetSource:
         magic = handle.read(8)
     if not magic:
         raise SpecsoilError(f"{path}: empty file; expected a header line and data rows")
+    spreadsheet = _spreadsheet_error(path, magic)
+    if spreadsheet is not None:
+        raise spreadsheet
     if magic.startswith(_PARQUET_MAGIC) or path.suffix.lower() in _PARQUET_SUFFIXES:
-        return _ParquetSource(path, batch_rows)
-    if magic.startswith(b"PK\x03\x04"):
-        raise SpecsoilError(f"{path}: is a zip archive; unzip it, or compress it with gzip")
+        return _ParquetSource(path, batch_rows, spectral_columns=spectral_columns)
     compression = next(
         (name for prefix, name in _COMPRESSION_MAGIC if magic.startswith(prefix)), None
     )
-    return _CsvSource(path, compression, batch_rows)
+    return _CsvSource(path, compression, batch_rows, spectral_columns=spectral_columns)
 
 
-def _infer_metadata(frame: pd.DataFrame) -> pd.DataFrame:
-    """Turn text columns that hold only numbers (or nothing) into numeric columns.
+def _infer_metadata(
+    frame: pd.DataFrame, censored: CensoredPolicy
+) -> tuple[pd.DataFrame, dict[str, dict[str, int]]]:
+    """Turn text columns that hold lab values into numeric columns, counting the notes.
 
-    Done once on the whole column, so a column is not numeric in one batch and text in the
-    next. Codes with leading zeros (``007``) stay text: they are identifiers, not amounts.
+    A column is numeric when every cell is a number, missing (empty, ``NA``, ``n.d.``, ``-``,
+    ``<LOD``, ...) or censored (``<x``, ``>x``; see :func:`parse_lab_values`). Done once on
+    the whole column, so a column is not numeric in one batch and text in the next. Codes with
+    leading zeros (``007``) stay text: they are identifiers, not amounts. A column with any
+    other text stays text; asking for it as a target names the row and the value.
+
+    Returns:
+        The frame and, per converted column with missing or censored cells, their counts.
     """
+    counts: dict[str, dict[str, int]] = {}
     for name in frame.columns:
         column = frame[name]
         if not (pd.api.types.is_object_dtype(column) or pd.api.types.is_string_dtype(column)):
             continue
         if column.str.match(r"\s*0\d").any():
             continue
-        try:
-            frame[name] = pd.to_numeric(column)
+        try:  # the common case, all numbers or empty, without the slower text parsing
+            numbers = pd.to_numeric(column)
         except (ValueError, TypeError):
+            pass
+        else:
+            frame[name] = numbers  # keeps integer columns integer
+            if missing := int(numbers.isna().sum()):
+                counts[str(name)] = {"missing": missing}
             continue
-    return frame
+        parsed = parse_lab_values(column, censored)
+        if parsed.first_other is not None:
+            continue
+        counts[str(name)] = parsed.counts()
+        frame[name] = parsed.values
+    return frame, counts
 
 
 def _compact(X: NDArray[np.float32], keep: NDArray[np.bool_]) -> NDArray[np.float32]:
@@ -523,6 +683,8 @@ def read_spectra(
     spectra_kind: SpectraKind | None = None,
     drop_invalid: bool = False,
     batch_rows: int = 2000,
+    spectral_columns: str | None = None,
+    censored: CensoredPolicy = "missing",
 ) -> SpectraTable:
     """Read a spectra table and convert its spectra to absorbance log10(1/R), float32.
 
@@ -532,39 +694,51 @@ def read_spectra(
     :func:`find_spectral_columns` accepts; all other columns are metadata. Columns are put in
     ascending wavelength order; irregular grids are kept as they are.
 
+    The kind of the values is detected from the median spectrum, never from single cells (see
+    ``detect_spectra_kind``). Then every cell must fit the kind: reflectance in (0, 1], %
+    reflectance in (0, 100], absorbance in [-2, 10]. A cell that does not, a missing or text
+    value, or a line that repeats the header (two files concatenated) is an error naming the
+    row, line and column, or with ``drop_invalid`` drops its row. Lab values in text columns
+    of a CSV are read as numbers when every cell is a number, missing (``n.d.``, ``NA``, ``-``,
+    ``<LOD``, ...) or censored (``<x``, ``>x``); the counts are in ``lab_value_counts``.
+
     Args:
         path: The file to read.
         spectra_kind: What the values are: ``"reflectance"`` (0-1), ``"reflectance-percent"``
             (0-100) or ``"absorbance"``. ``None`` uses the kind recorded by
             :func:`convert_to_parquet`, else detects it (see ``detect_spectra_kind``).
-        drop_invalid: Drop rows with a missing, non-numeric or infinite spectral value (or a
-            reflectance <= 0) instead of raising; their 1-based data-row numbers are kept in
-            ``dropped_rows``.
+        drop_invalid: Drop rows with a missing, non-numeric or infinite spectral value, a
+            value impossible for the kind, or a repeated header line, instead of raising;
+            their 1-based data-row numbers are kept in ``dropped_rows``.
         batch_rows: Most rows parsed at a time (batches are also capped near 16 MB); bounds
             the memory used on top of the spectra matrix.
+        spectral_columns: A regular expression naming the spectral columns, when the
+            automatic choice (see :func:`find_spectral_columns`) is ambiguous or wrong.
+        censored: Lab values written ``<x`` or ``>x``: ``"missing"`` (NaN), ``"half"`` (x/2
+            for ``<x``, x for ``>x``) or ``"limit"`` (x).
 
     Returns:
         The table, with ``X`` as float32 absorbance of shape (n_samples, n_wavelengths).
 
     Raises:
-        SpecsoilError: If the file is missing, empty, not a table, has no spectral columns,
-            has a ragged row, or holds an invalid spectral value (naming the row, line and
-            column) while ``drop_invalid`` is False.
+        SpecsoilError: If the file is missing, empty, not a table, has no or ambiguous spectral
+            columns, has a ragged row, or holds an invalid spectral value or repeated header
+            (naming the row, line and column) while ``drop_invalid`` is False.
     """
     declared = _check_kind(spectra_kind)
     if isinstance(batch_rows, bool) or not isinstance(batch_rows, int) or batch_rows < 1:
         raise SpecsoilError(f"batch_rows must be a positive integer; got {batch_rows!r}")
+    if censored not in CENSORED_POLICIES:
+        raise SpecsoilError(f"censored must be one of {list(CENSORED_POLICIES)}; got {censored!r}")
     file = Path(path)
-    source = _open_source(file, batch_rows)
+    source = _open_source(file, batch_rows, spectral_columns)
     stored = _stored_kind(source, declared)
-    # The kind of the values in the file, when known before reading them.
-    known: SpectraKind | None = "absorbance" if stored is not None else declared
     order = np.argsort(source.wavelengths, kind="stable")
     names = [source.spectral[i] for i in order]
     wavelengths = source.wavelengths[order]
 
-    positive = known if known in ("reflectance", "reflectance-percent") else None
-    collector = _Collector(source, names, positive, drop_invalid)
+    # A declared kind is checked batch by batch; stored absorbance was checked when converted.
+    collector = _Collector(source, names, None if stored is not None else declared, drop_invalid)
     for batch in source.batches(order):
         collector.add(batch)
 
@@ -576,8 +750,9 @@ def read_spectra(
         )
     X = collector.X
     metadata = pd.concat(collector.frames, ignore_index=True)
+    lab_counts: dict[str, dict[str, int]] = {}
     if isinstance(source, _CsvSource):
-        metadata = _infer_metadata(metadata)
+        metadata, lab_counts = _infer_metadata(metadata, censored)
     row_numbers = np.concatenate(collector.row_numbers)
     dropped = collector.dropped
 
@@ -590,18 +765,21 @@ def read_spectra(
     else:
         kind, reason = detect_spectra_kind(X, wavelengths)
         detected, values_kind = True, kind
-        if kind != "absorbance" and float(X.min()) <= 0:
-            X, metadata, row_numbers = _drop_nonpositive(
-                source, X, metadata, row_numbers, names, kind, drop_invalid, dropped
-            )
+        X, metadata, row_numbers = _drop_impossible(
+            source, X, metadata, row_numbers, names, kind, drop_invalid, dropped
+        )
 
     if dropped:
         shown = ", ".join(str(r) for r in sorted(dropped)[:10])
         more = ", ..." if len(dropped) > 10 else ""
+        headers = (
+            f", {len(collector.headers)} of them repeated headers" if collector.headers else ""
+        )
         logger.warning(
-            "%s: dropped %d rows with invalid spectral values (data rows %s%s)",
+            "%s: dropped %d rows with invalid spectral values%s (data rows %s%s)",
             file,
             len(dropped),
+            headers,
             shown,
             more,
         )
@@ -615,10 +793,12 @@ def read_spectra(
         kind_detected=detected,
         kind_reason=reason,
         dropped_rows=tuple(sorted(dropped)),
+        lab_value_counts=lab_counts,
+        censored=censored,
     )
 
 
-def _drop_nonpositive(
+def _drop_impossible(
     source: _CsvSource | _ParquetSource,
     X: NDArray[np.float32],
     metadata: pd.DataFrame,
@@ -628,23 +808,28 @@ def _drop_nonpositive(
     drop_invalid: bool,
     dropped: list[int],
 ) -> tuple[NDArray[np.float32], pd.DataFrame, NDArray[np.int64]]:
-    """Handle reflectance <= 0 found only once the kind was detected from all rows."""
-    step = 4096
+    """Handle values impossible for the kind, found only once it was detected from all rows."""
     bad = np.concatenate(
-        [(X[start : start + step] <= 0).any(axis=1) for start in range(0, X.shape[0], step)]
+        [
+            impossible_values(X[start : start + _SCAN_ROWS], kind)
+            for start in range(0, X.shape[0], _SCAN_ROWS)
+        ]
     )
+    if not bad.any():
+        return X, metadata, row_numbers
     first = int(np.flatnonzero(bad)[0])
     if not drop_invalid:
-        column = int(np.flatnonzero(X[first] <= 0)[0])
+        column = int(np.flatnonzero(_cells_invalid(X[first], kind))[0])
         raise _invalid_value_error(
             source,
             int(row_numbers[first]),
             names[column],
-            _describe_invalid(float(X[first, column]), None, kind) + f" (kind detected: {kind})",
+            describe_impossible(float(X[first, column]), kind) + f" (kind detected: {kind})",
         )
     if bad.all():
         raise SpecsoilError(
-            f"{source.path}: all {bad.size} remaining data rows have {kind} values <= 0"
+            f"{source.path}: all {bad.size} remaining data rows have values impossible for "
+            f"{kind} (kind detected from the median spectrum)"
         )
     dropped.extend(int(r) for r in row_numbers[bad])
     keep = ~bad
@@ -666,6 +851,8 @@ def convert_to_parquet(
     spectra_kind: SpectraKind | None = None,
     drop_invalid: bool = False,
     batch_rows: int = 2000,
+    spectral_columns: str | None = None,
+    censored: CensoredPolicy = "missing",
 ) -> SpectraTable:
     """Read a spectra table and write it as Parquet, which :func:`read_spectra` reads fast.
 
@@ -681,6 +868,8 @@ def convert_to_parquet(
         spectra_kind: As for :func:`read_spectra`.
         drop_invalid: As for :func:`read_spectra`.
         batch_rows: Most rows per batch when reading and per row group when writing.
+        spectral_columns: As for :func:`read_spectra`.
+        censored: As for :func:`read_spectra`.
 
     Returns:
         The table as read from ``src``.
@@ -690,7 +879,12 @@ def convert_to_parquet(
             wavelength column of the output.
     """
     table = read_spectra(
-        src, spectra_kind=spectra_kind, drop_invalid=drop_invalid, batch_rows=batch_rows
+        src,
+        spectra_kind=spectra_kind,
+        drop_invalid=drop_invalid,
+        batch_rows=batch_rows,
+        spectral_columns=spectral_columns,
+        censored=censored,
     )
     spectral_names = [_wavelength_name(float(w)) for w in table.wavelengths]
     clash = sorted(set(spectral_names) & {str(c) for c in table.metadata.columns})
