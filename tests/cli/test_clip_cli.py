@@ -67,7 +67,7 @@ def test_predict_clip_overrides_and_removes(clipped_model, unclipped_predictions
     pd.testing.assert_series_equal(
         pd.read_csv(out)["clay_pct"], unclipped_predictions["clay_pct"], check_exact=False
     )
-    assert main([*argv, "--clip", "clay_pct=:10", "--out", str(out)]) == 0
+    assert main([*argv, "--clip", "clay_pct=:10", "--out", str(out), "--overwrite"]) == 0
     assert pd.read_csv(out)["clay_pct"].max() <= 10.0
 
 
