@@ -17,13 +17,18 @@ from specsoil._errors import SpecsoilError
 from specsoil.config import RunConfig, load_config
 from specsoil.data import (
     DEFAULT_DATASET,
+    REPLICATE_RULES,
     SPECTRA_KINDS,
     Coordinates,
+    ReplicateRule,
+    ScanReport,
     SpectraKind,
     SpectraTable,
+    is_scan_source,
     list_datasets,
     load_dataset,
     read_coordinates,
+    read_scans,
     read_spectra,
 )
 from specsoil.models import list_recipes, recipe_preprocessing
@@ -59,6 +64,48 @@ def add_data_flags(parser: argparse.ArgumentParser, *, required: bool = False) -
         action="store_true",
         help="drop rows with missing or non-numeric spectral values instead of stopping",
     )
+    add_scan_flags(parser)
+
+
+def add_scan_flags(parser: argparse.ArgumentParser) -> None:
+    """Add the flags that turn a folder, glob or zip of scan files into a sample table."""
+    group = parser.add_argument_group(
+        "scan files (--data is a folder, glob, .zip or instrument file; see 'specsoil formats')"
+    )
+    group.add_argument("--lab", metavar="FILE", help="lab values to join (CSV or .xlsx)")
+    group.add_argument("--id-column", metavar="COL", help="the lab sheet's sample id column")
+    group.add_argument(
+        "--id-from-filename",
+        metavar="REGEX",
+        help="regex with one group picking the sample id from a file name stem (default: the "
+        "stem less a replicate counter such as _00012 or .0003)",
+    )
+    group.add_argument(
+        "--replicates",
+        choices=REPLICATE_RULES,
+        default="mean",
+        help="combine each sample's scans by their mean (default) or median, or keep them",
+    )
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    """The scan-file flags, as :func:`specsoil.data.read_scans` takes them."""
+
+    lab: str | None = None
+    id_column: str | None = None
+    id_from_filename: str | None = None
+    replicates: ReplicateRule = "mean"
+
+
+def scan_options(args: argparse.Namespace) -> ScanOptions:
+    """The scan-file flags of a parsed command line."""
+    return ScanOptions(
+        lab=getattr(args, "lab", None),
+        id_column=getattr(args, "id_column", None),
+        id_from_filename=getattr(args, "id_from_filename", None),
+        replicates=getattr(args, "replicates", "mean"),
+    )
 
 
 def add_run_flags(parser: argparse.ArgumentParser) -> None:
@@ -86,6 +133,7 @@ def load_run(args: argparse.Namespace) -> Run:
         args.data or config.data,
         spectra_kind=args.spectra_kind or config.spectra_kind,
         drop_invalid=args.drop_invalid or config.drop_invalid,
+        scans=scan_options(args),
     )
     return Run(
         config=config,
@@ -107,10 +155,27 @@ class LoadedData:
 
 
 def load_data(
-    data: str | None, *, spectra_kind: str | None = None, drop_invalid: bool = False
+    data: str | None,
+    *,
+    spectra_kind: str | None = None,
+    drop_invalid: bool = False,
+    scans: ScanOptions | None = None,
 ) -> LoadedData:
-    """Read ``data`` (a path or bundled dataset name); ``None`` means the default dataset."""
+    """Read ``data`` (a path or bundled dataset name); ``None`` means the default dataset.
+
+    Scan files (a folder, glob, zip or instrument file) go through ``read_scans`` with the
+    ``scans`` options and its report is logged; tables go through ``read_spectra``.
+    """
     bundled = {info.name: info for info in list_datasets()}
+    options = scans or ScanOptions()
+    if data is not None and not (data in bundled and not Path(data).exists()):
+        if is_scan_source(data):
+            return _load_scans(data, spectra_kind, options)
+        if options != ScanOptions():
+            raise SpecsoilError(
+                f"{data}: --lab, --id-column, --id-from-filename and --replicates apply to scan "
+                "files (a folder, glob, .zip or instrument file); this is a table"
+            )
     if data is None or (data in bundled and not Path(data).exists()):
         name = data or DEFAULT_DATASET
         info = bundled[name]
@@ -123,6 +188,35 @@ def load_data(
         loaded = LoadedData(table)
     describe_table(loaded.table)
     return loaded
+
+
+def _load_scans(data: str, spectra_kind: str | None, options: ScanOptions) -> LoadedData:
+    if spectra_kind is not None:
+        raise SpecsoilError(
+            f"{data}: --spectra-kind applies to tables; scan files record what they hold"
+        )
+    result = read_scans(
+        data,
+        lab=options.lab,
+        id_column=options.id_column,
+        id_from_filename=options.id_from_filename,
+        replicates=options.replicates,
+    )
+    lines = log_scan_report(result.report)
+    loaded = LoadedData(result.table, notes=lines)
+    describe_table(loaded.table)
+    return loaded
+
+
+def log_scan_report(report: ScanReport) -> list[str]:
+    """Log what a scan read did; odd replicates and unmatched samples even with --quiet."""
+    problems = report.problems()
+    lines = report.lines()
+    for line in lines[: len(lines) - len(problems)]:
+        logger.info("%s", line)
+    for line in problems:
+        logger.warning("%s", line)
+    return lines
 
 
 def describe_table(table: SpectraTable) -> None:

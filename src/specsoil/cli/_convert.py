@@ -1,4 +1,4 @@
-"""``specsoil convert``: turn a CSV spectra table into Parquet for fast reading."""
+"""``specsoil convert``: turn a spectra table or a folder of scan files into Parquet."""
 
 from __future__ import annotations
 
@@ -7,14 +7,16 @@ from pathlib import Path
 from typing import Any
 
 from specsoil._errors import SpecsoilError
-from specsoil.cli._common import add_data_flags, console, describe_table
-from specsoil.data import convert_to_parquet
+from specsoil.cli._common import add_data_flags, console, describe_table, log_scan_report
+from specsoil.data import convert_scans_to_parquet, convert_to_parquet, is_scan_source
 
 
 def add_parser(commands: Any) -> argparse.ArgumentParser:
     """Register ``convert``."""
     parser: argparse.ArgumentParser = commands.add_parser(
-        "convert", help="convert a CSV spectra table to Parquet (recommended for large libraries)"
+        "convert",
+        help="convert a CSV spectra table, or a folder/zip of scan files with a lab sheet, "
+        "to Parquet (recommended for large libraries)",
     )
     add_data_flags(parser, required=True)
     parser.add_argument("--out", required=True, help="Parquet file to write")
@@ -27,9 +29,25 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() not in (".parquet", ".pq"):
         raise SpecsoilError(f"{out}: the output must end in .parquet")
-    table = convert_to_parquet(
-        args.data, out, spectra_kind=args.spectra_kind, drop_invalid=args.drop_invalid
-    )
+    if is_scan_source(args.data):
+        if args.spectra_kind is not None:
+            raise SpecsoilError(
+                f"{args.data}: --spectra-kind applies to tables; scan files record what they hold"
+            )
+        result = convert_scans_to_parquet(
+            args.data,
+            out,
+            lab=args.lab,
+            id_column=args.id_column,
+            id_from_filename=args.id_from_filename,
+            replicates=args.replicates,
+        )
+        log_scan_report(result.report)
+        table = result.table
+    else:
+        table = convert_to_parquet(
+            args.data, out, spectra_kind=args.spectra_kind, drop_invalid=args.drop_invalid
+        )
     describe_table(table)
     console().print(f"wrote {table.n_samples} spectra x {table.wavelengths.size} bands to {out}")
     return 0

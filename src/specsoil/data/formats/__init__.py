@@ -1,0 +1,10 @@
+"""Instrument file formats: importing this package registers one reader per format.
+
+Each module reads one format into :class:`specsoil.data.RawSpectra` and registers its reader
+when imported; adding a format is one module plus one import line here.
+"""
+
+import specsoil.data.formats._envi_sli
+import specsoil.data.formats._jcamp
+import specsoil.data.formats._sed
+import specsoil.data.formats._sig  # noqa: F401
