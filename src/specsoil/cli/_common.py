@@ -171,11 +171,7 @@ def load_data(
     if data is not None and not (data in bundled and not Path(data).exists()):
         if is_scan_source(data):
             return _load_scans(data, spectra_kind, options)
-        if options != ScanOptions():
-            raise SpecsoilError(
-                f"{data}: --lab, --id-column, --id-from-filename and --replicates apply to scan "
-                "files (a folder, glob, .zip or instrument file); this is a table"
-            )
+        refuse_scan_flags(data, options)
     if data is None or (data in bundled and not Path(data).exists()):
         name = data or DEFAULT_DATASET
         info = bundled[name]
@@ -188,6 +184,15 @@ def load_data(
         loaded = LoadedData(table)
     describe_table(loaded.table)
     return loaded
+
+
+def refuse_scan_flags(data: str, options: ScanOptions) -> None:
+    """Stop when scan-file flags were given for a table, which they cannot apply to."""
+    if options != ScanOptions():
+        raise SpecsoilError(
+            f"{data}: --lab, --id-column, --id-from-filename and --replicates apply to scan "
+            "files (a folder, glob, .zip or instrument file); this is a table"
+        )
 
 
 def _load_scans(data: str, spectra_kind: str | None, options: ScanOptions) -> LoadedData:

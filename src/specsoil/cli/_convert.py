@@ -7,7 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from specsoil._errors import SpecsoilError
-from specsoil.cli._common import add_data_flags, console, describe_table, log_scan_report
+from specsoil.cli._common import (
+    add_data_flags,
+    console,
+    describe_table,
+    log_scan_report,
+    refuse_scan_flags,
+    scan_options,
+)
 from specsoil.data import convert_scans_to_parquet, convert_to_parquet, is_scan_source
 
 
@@ -45,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
         log_scan_report(result.report)
         table = result.table
     else:
+        refuse_scan_flags(args.data, scan_options(args))
         table = convert_to_parquet(
             args.data, out, spectra_kind=args.spectra_kind, drop_invalid=args.drop_invalid
         )

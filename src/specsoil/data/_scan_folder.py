@@ -638,8 +638,8 @@ def read_lab_sheet(path: str | os.PathLike[str], id_column: str | None) -> tuple
     repeated = ids[ids.duplicated(keep=False)]
     if not repeated.empty:
         listed = "; ".join(
-            f"{ident!r} on rows {', '.join(str(int(rows[i])) for i in positions)}"
-            for ident, positions in repeated.groupby(repeated).indices.items()
+            f"{ident!r} on rows {', '.join(str(int(rows[i])) for i in group.index)}"
+            for ident, group in repeated.groupby(repeated, sort=True)
         )
         raise SpecsoilError(f"{file}: sample ids repeat in column {id_column!r}: {listed}")
     lab = sheet.drop(columns=[id_column]).assign(sample_id=ids.to_numpy(), sheet_row=rows)

@@ -280,6 +280,15 @@ class JcampReader:
         check_pending = False
         for number, text in data_lines:
             x, values, ends_in_dif = _decode_line(_tokens(text, path, number), path, number)
+            # After a DIF line the first ordinate repeats the last one: the abscissa is its.
+            point = len(ordinates) - 1 if check_pending else len(ordinates)
+            expected = first_x + point * step
+            # Abscissas are rounded in the file; half a step tells a wrong line from rounding.
+            if abs(x * factor_x - expected) > 0.5 * abs(step) + 1e-9 * abs(expected):
+                raise SpecsoilError(
+                    f"{path}: line {number}: abscissa {x * factor_x:g} but point "
+                    f"{point + 1} should be at {expected:g} (lines missing or out of order)"
+                )
             if check_pending:
                 if not values:
                     raise SpecsoilError(f"{path}: line {number}: no Y-check value")
@@ -289,14 +298,6 @@ class JcampReader:
                         f"value {ordinates[-1]:g} of the line before (corrupt DIF data)"
                     )
                 values = values[1:]
-            expected = first_x + len(ordinates) * step
-            # Abscissas are rounded in the file; half a step tells a wrong line from rounding.
-            if abs(x * factor_x - expected) > 0.5 * abs(step) + 1e-9 * abs(expected):
-                raise SpecsoilError(
-                    f"{path}: line {number}: abscissa {x * factor_x:g} but point "
-                    f"{len(ordinates) + 1} should be at {expected:g} (lines missing or out of "
-                    "order)"
-                )
             ordinates.extend(values)
             check_pending = ends_in_dif
         if len(ordinates) != n_points:

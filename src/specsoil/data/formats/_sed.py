@@ -108,6 +108,12 @@ class SedReader:
             n_columns=len(names),
             separator="\t" if "\t" in lines[names_line] else None,
         )
+        channels = number_or_none(header.get("channels"))
+        if channels is not None and table.shape[0] != int(channels):
+            raise SpecsoilError(
+                f"{path}: {table.shape[0]} data rows after line {names_line + 1}; the header "
+                f"says Channels: {int(channels)} (the file is truncated or has extra rows)"
+            )
         notes = [f"read column {names[column]!r} as {kind}"]
         notes += self._zero_radiance(table, lowered)
         axis, values, overlap_notes = resolve_overlaps(

@@ -168,12 +168,11 @@ def resolve_overlaps(
                 f"{path}: detector {join + 2} ({low:g}-{axis[later[-1]]:g}) lies inside the "
                 "one before it; expected detectors that extend the range"
             )
-        in_overlap = np.count_nonzero(axis[earlier] >= low) + np.count_nonzero(axis[later] <= high)
         dropped = dropped_earlier.size + later.size - kept_later.size
         notes.append(
             f"detectors {join + 1} and {join + 2} overlap at {low:g}-{high:g}: cut at "
             f"{cut:g} ({how}); kept detector {join + 1} below it and detector {join + 2} from "
-            f"it, dropping {dropped} of the {in_overlap} overlap points; values unchanged"
+            f"it, dropping {dropped} points; values unchanged"
         )
     return axis[keep], values[:, keep], notes
 
