@@ -253,25 +253,16 @@ class TestBadInput:
             read_scans(path)
 
 
+def scan_flags(folder: Path, lab: Path) -> list[str]:
+    return ["--data", str(folder), "--lab", str(lab), "--id-column", "sample"]
+
+
 class TestCommandLine:
     def test_convert_with_excel_lab_sheet(self, scan_folder, tmp_path, capsys):
         lab = write_lab(tmp_path / "lab.xlsx")
         out = tmp_path / "library.parquet"
-        status = main(
-            [
-                "convert",
-                "--data",
-                str(scan_folder),
-                "--lab",
-                str(lab),
-                "--id-column",
-                "sample",
-                "--replicates",
-                "mean",
-                "--out",
-                str(out),
-            ]
-        )
+        flags = [*scan_flags(scan_folder, lab), "--replicates", "mean", "--out", str(out)]
+        status = main(["convert", *flags])
         captured = capsys.readouterr()
         assert status == 0, captured.err
         assert "1 samples have no lab values: soil11" in captured.err
@@ -285,25 +276,8 @@ class TestCommandLine:
     def test_cv_straight_from_the_scan_folder(self, scan_folder, tmp_path, capsys):
         lab = write_lab(tmp_path / "lab.csv")
         out = tmp_path / "cv"
-        status = main(
-            [
-                "cv",
-                "--data",
-                str(scan_folder),
-                "--lab",
-                str(lab),
-                "--id-column",
-                "sample",
-                "--target",
-                "clay",
-                "--model",
-                "plsr",
-                "--folds",
-                "3",
-                "--out",
-                str(out),
-            ]
-        )
+        model = ["--target", "clay", "--model", "plsr", "--folds", "3", "--out", str(out)]
+        status = main(["cv", *scan_flags(scan_folder, lab), *model])
         captured = capsys.readouterr()
         assert status == 0, captured.err
         metrics = json.loads((out / "metrics.json").read_text())

@@ -15,7 +15,7 @@ from specsoil.cli._common import (
     refuse_scan_flags,
     scan_options,
 )
-from specsoil.data import convert_scans_to_parquet, convert_to_parquet, is_scan_source
+from specsoil.data import convert_to_parquet, is_scan_source, read_scans, write_spectra_parquet
 
 
 def add_parser(commands: Any) -> argparse.ArgumentParser:
@@ -41,14 +41,15 @@ def run(args: argparse.Namespace) -> int:
             raise SpecsoilError(
                 f"{args.data}: --spectra-kind applies to tables; scan files record what they hold"
             )
-        result = convert_scans_to_parquet(
+        options = scan_options(args)
+        result = read_scans(
             args.data,
-            out,
-            lab=args.lab,
-            id_column=args.id_column,
-            id_from_filename=args.id_from_filename,
-            replicates=args.replicates,
+            lab=options.lab,
+            id_column=options.id_column,
+            id_from_filename=options.id_from_filename,
+            replicates=options.replicates,
         )
+        write_spectra_parquet(result.table, out)
         log_scan_report(result.report)
         table = result.table
     else:

@@ -17,12 +17,12 @@ from specsoil.data._scan_folder import (
     ReplicateRule,
     ScanReport,
     ScanTable,
-    convert_scans_to_parquet,
     default_sample_id,
     is_scan_source,
     read_lab_sheet,
     read_scans,
     scan_to_absorbance,
+    write_spectra_parquet,
 )
 from specsoil.data._scans import (
     SCAN_METADATA_COLUMNS,
@@ -64,7 +64,6 @@ __all__ = [
     "ScanTable",
     "SpectraKind",
     "SpectraTable",
-    "convert_scans_to_parquet",
     "convert_to_parquet",
     "default_sample_id",
     "detect_spectra_kind",
@@ -88,5 +87,6 @@ __all__ = [
     "scan_to_absorbance",
     "to_absorbance",
     "utm_crs",
+    "write_spectra_parquet",
     "write_synthetic",
 ]

@@ -781,43 +781,20 @@ def is_scan_source(data: str | os.PathLike[str]) -> bool:
     return _is_glob(text) and bool(glob.glob(text, recursive=True))
 
 
-def convert_scans_to_parquet(
-    source: str | os.PathLike[str],
-    dst: str | os.PathLike[str],
-    *,
-    lab: str | os.PathLike[str] | None = None,
-    id_column: str | None = None,
-    id_from_filename: str | None = None,
-    replicates: ReplicateRule = "mean",
-    format: str | None = None,
-) -> ScanTable:
-    """Read scan files with :func:`read_scans` and write the sample table as Parquet.
+def write_spectra_parquet(table: SpectraTable, dst: str | os.PathLike[str]) -> SpectraTable:
+    """Write a table (from :func:`read_scans`, say) as the Parquet ``convert_to_parquet`` writes.
 
-    The file is the one :func:`specsoil.data.convert_to_parquet` writes (absorbance, float32,
-    metadata columns first), so :func:`specsoil.data.read_spectra` reads it back; it is
-    renamed into place only when complete.
+    The values are stored as absorbance, float32, after the metadata columns, so
+    :func:`specsoil.data.read_spectra` reads the file back as it is; the file is renamed into
+    place only when complete.
 
     Args:
-        source: As for :func:`read_scans`.
-        dst: The Parquet file to write.
-        lab: As for :func:`read_scans`.
-        id_column: As for :func:`read_scans`.
-        id_from_filename: As for :func:`read_scans`.
-        replicates: As for :func:`read_scans`.
-        format: As for :func:`read_scans`.
+        table: The table to write.
+        dst: The Parquet file.
 
     Returns:
-        The table and report, as read.
+        The table as the file holds it.
     """
-    result = read_scans(
-        source,
-        lab=lab,
-        id_column=id_column,
-        id_from_filename=id_from_filename,
-        replicates=replicates,
-        format=format,
-    )
-    table = result.table
     names = [np.format_float_positional(float(w), trim="-") for w in table.wavelengths]
     metadata = pa.Table.from_pandas(table.metadata, preserve_index=False)
     columns = [*metadata.columns, *(pa.array(table.X[:, j]) for j in range(len(names)))]
@@ -826,5 +803,4 @@ def convert_scans_to_parquet(
         staged = Path(folder) / "scans.parquet"
         pq.write_table(plain, staged)
         # The staged table already holds absorbance; convert_to_parquet records it as such.
-        convert_to_parquet(staged, dst, spectra_kind="absorbance")
-    return result
+        return convert_to_parquet(staged, dst, spectra_kind="absorbance")

@@ -168,9 +168,9 @@ class JcampReader:
     suffixes: tuple[str, ...] = (".jdx", ".dx", ".jcamp")
 
     def sniff(self, head: bytes, path: Path) -> bool:
-        """True when the file starts with ``##TITLE=`` and declares JCAMP-DX."""
+        """True when the head declares JCAMP-DX (``##JCAMP-DX=``, usually after ``##TITLE=``)."""
         text = head.lstrip().upper()
-        return text.startswith(b"##TITLE") and b"##JCAMP-DX" in text
+        return text.startswith(b"##") and b"##JCAMP-DX" in text
 
     def read(self, path: Path) -> RawSpectra:
         """Read the file; see the module docstring for the forms and the checks."""

@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from specsoil._errors import SpecsoilError
-from specsoil.data._scans import RawSpectra, ScanKind, register_reader, scan_metadata
+from specsoil.data._scans import RawSpectra, ScanKind, register_reader
 from specsoil.data.formats._text import (
     number_or_none,
+    one_spectrum,
     parse_date_time,
     parse_rows,
     read_lines,
@@ -54,13 +55,10 @@ class SedReader:
     suffixes: tuple[str, ...] = (".sed",)
 
     def sniff(self, head: bytes, path: Path) -> bool:
-        """True for a ``Key: value`` header holding the DARWin keys and a ``Data:`` line."""
+        """True for a header with DARWin's keys, and a ``Data:`` line or the ``.sed`` suffix."""
         text = head.decode("latin-1").lower()
-        return (
-            "instrument:" in text
-            and "measurement:" in text
-            and ("\ndata:" in text or path.suffix.lower() == ".sed")
-        )
+        darwin = "instrument:" in text and "measurement:" in text
+        return darwin and ("\ndata:" in text or path.suffix.lower() == ".sed")
 
     def read(self, path: Path) -> RawSpectra:
         """Read the file; see the module docstring for how the column is chosen."""
@@ -120,15 +118,8 @@ class SedReader:
             table[:, wavelength], table[:, column][None, :], path=path
         )
         notes += overlap_notes
-        return RawSpectra(
-            values=np.ascontiguousarray(values),
-            axis=axis,
-            axis_unit="nm",
-            kind=kind,
-            metadata=scan_metadata([self._metadata(header, path, notes)]),
-            source=str(path),
-            notes=tuple(notes),
-        )
+        metadata = self._metadata(header, path, notes)
+        return one_spectrum(axis, values, kind, metadata, path, notes)
 
     @staticmethod
     def _zero_radiance(table: np.ndarray, lowered: list[str]) -> list[str]:

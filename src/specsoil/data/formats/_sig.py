@@ -13,11 +13,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import numpy as np
-
 from specsoil._errors import SpecsoilError
-from specsoil.data._scans import RawSpectra, ScanKind, register_reader, scan_metadata
+from specsoil.data._scans import RawSpectra, ScanKind, register_reader
 from specsoil.data.formats._text import (
+    one_spectrum,
     parse_date_time,
     parse_rows,
     read_lines,
@@ -125,15 +124,8 @@ class SigReader:
             else "nm that SVC's software uses when it removes the overlap",
         )
         notes += [f"{note} (header: {factors})" for note in overlap_notes]
-        return RawSpectra(
-            values=np.ascontiguousarray(values),
-            axis=axis,
-            axis_unit="nm",
-            kind=kind,
-            metadata=scan_metadata([self._metadata(header, path, notes)]),
-            source=str(path),
-            notes=tuple(notes),
-        )
+        metadata = self._metadata(header, path, notes)
+        return one_spectrum(axis, values, kind, metadata, path, notes)
 
     def _metadata(self, header: dict[str, str], path: Path, notes: list[str]) -> dict[str, object]:
         model = serial = None

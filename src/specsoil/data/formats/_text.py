@@ -20,6 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from specsoil._errors import SpecsoilError
+from specsoil.data._scans import RawSpectra, ScanKind, scan_metadata
 
 # Vendor files are ASCII; a few carry cp1252/latin-1 bytes in names and comments.
 _ENCODINGS = ("utf-8-sig", "cp1252", "latin-1")
@@ -194,3 +195,23 @@ def number_or_none(text: str | None) -> float | None:
         return None
     cleaned = text.strip()
     return float(cleaned) if _NUMBER.match(cleaned) else None
+
+
+def one_spectrum(
+    axis: NDArray[np.float64],
+    values: NDArray[np.float64],
+    kind: ScanKind,
+    metadata: dict[str, object],
+    path: Path,
+    notes: list[str],
+) -> RawSpectra:
+    """The :class:`RawSpectra` of a file holding one spectrum on a nm axis."""
+    return RawSpectra(
+        values=np.ascontiguousarray(values).reshape(1, -1),
+        axis=axis,
+        axis_unit="nm",
+        kind=kind,
+        metadata=scan_metadata([metadata]),
+        source=str(path),
+        notes=tuple(notes),
+    )
