@@ -111,6 +111,9 @@ class TestFolder:
         assert any("README.txt" in name for name, _ in report.files_skipped)
         assert "different grids" in report.grid
         assert any("soil11" in line for line in report.problems())
+        # The same note of 20 files is printed once, with the count.
+        assert "20 files (" in "\n".join(report.lines())
+        assert "read column 'Reflect. %' as reflectance-percent" in "\n".join(report.lines())
 
     def test_mean_and_median_match_the_single_scans(self, instruments, tmp_path):
         folder = tmp_path / "three"

@@ -90,6 +90,26 @@ _WHAT_IS_NEEDED = (
 )
 
 
+# A note repeated in more files than this is shown once, with the count.
+_NOTE_REPEATS_SHOWN = 2
+
+
+def _grouped_notes(notes: tuple[str, ...]) -> list[str]:
+    """``file: note`` lines, a note that many files share shown once with their count."""
+    files_by_note: dict[str, list[str]] = {}
+    for line in notes:
+        file, separator, note = line.partition(": ")
+        key = note if separator else line
+        files_by_note.setdefault(key, []).append(file if separator else "")
+    out = []
+    for note, files in files_by_note.items():
+        if len(files) > _NOTE_REPEATS_SHOWN:
+            out.append(f"{len(files)} files ({files[0]}, {files[1]}, ...): {note}")
+        else:
+            out += [f"{file}: {note}" if file else note for file in files]
+    return out
+
+
 @dataclass(frozen=True)
 class ScanReport:
     """What a scan read did, for the user.
@@ -118,7 +138,7 @@ class ScanReport:
         """The report as lines to print: what was read, then :meth:`problems`."""
         out = [f"{self.source}: {len(self.files_read)} scan files read; {self.grid}"]
         out += [f"skipped {name}: {reason}" for name, reason in self.files_skipped]
-        return out + list(self.notes) + self.problems()
+        return out + _grouped_notes(self.notes) + self.problems()
 
     def problems(self) -> list[str]:
         """Lines the user must see: odd replicates and unmatched samples, listed in full."""
@@ -277,10 +297,9 @@ def _zip_scans(
                 if suffix.lower() == ".sli":
                     header = info.filename[: -len(suffix)] + ".hdr"
                     if header in archive.namelist():
-                        hdr_info = archive.getinfo(header)
-                        (Path(folder) / "scan.hdr").write_bytes(
-                            _read_member_bytes(archive, hdr_info, budget)
-                        )
+                        header_bytes = _read_member_bytes(archive, archive.getinfo(header), budget)
+                        budget -= len(header_bytes)
+                        (Path(folder) / "scan.hdr").write_bytes(header_bytes)
                 raw = _read_one(temporary, format_name, display, skipped)
                 if raw is not None:
                     yield _renamed(raw, str(temporary), display)
@@ -309,7 +328,12 @@ def _read_one(
                 head = stream.read(SNIFF_BYTES)
             found = reader_for(path, head)
             if found is None:
-                skipped.append((display, "not a scan file any reader recognises"))
+                reason = (
+                    "an ENVI header (read with its .sli library)"
+                    if path.suffix.lower() == ".hdr" and head.startswith(b"ENVI")
+                    else "not a scan file any reader recognises"
+                )
+                skipped.append((display, reason))
                 return None
             reader = found
         return reader.read(path)
