@@ -167,6 +167,17 @@ class TestFolder:
         assert table.X[0, 0] == pytest.approx(-np.log10(raw.values[0, -1]), rel=1e-6)
 
 
+def test_library_spectra_become_samples(instruments):
+    result = read_scans(instruments / "envi_sli" / "s07_AV95_envi.sli", replicates="none")
+    names = result.table.metadata["sample_id"]
+    assert not names.str.startswith("error bars").any()
+    lines = "\n".join(result.report.lines())
+    assert "680 error-bar records left out" in lines
+    left_out = int(lines.split(" of 2457 spectra with missing")[0].rsplit(": ", 1)[1])
+    assert result.table.n_samples == 2457 - left_out
+    assert np.isfinite(result.table.X).all()
+
+
 class TestZip:
     def test_zip_reads_like_the_folder(self, scan_folder, tmp_path):
         archive = tmp_path / "scans.zip"

@@ -465,18 +465,24 @@ def _scans_of(raw: RawSpectra, pattern: re.Pattern[str] | None, notes: list[str]
         for record in raw.metadata.to_dict(orient="records")
     ]
     usable = np.asarray(np.isfinite(absorbance).all(axis=1), dtype=bool)
+    error_bars = np.array([r.get("record_type") == "error-bars" for r in records], dtype=bool)
+    if error_bars.any():
+        notes.append(
+            f"{raw.source}: {int(error_bars.sum())} error-bar records left out (not spectra)"
+        )
     if raw.n_spectra == 1:
         if not usable[0]:
             raise SpecsoilError(f"{raw.source}: the spectrum has no usable values")
         ids = [_sample_id(raw.source, pattern)]
     else:
         ids = [str(record.get("spectrum_name") or i + 1) for i, record in enumerate(records)]
-        if not usable.all():
-            left_out = [ids[i] for i in np.flatnonzero(~usable)]
+        if not usable[~error_bars].all():
+            left_out = [ids[i] for i in np.flatnonzero(~usable & ~error_bars)]
             notes.append(
-                f"{raw.source}: {len(left_out)} of {raw.n_spectra} spectra with missing or "
-                f"non-positive values left out: {', '.join(left_out)}"
+                f"{raw.source}: {len(left_out)} of {int((~error_bars).sum())} spectra with "
+                f"missing or non-positive values left out: {', '.join(left_out)}"
             )
+        usable &= ~error_bars
     return [
         _Scan(
             file=raw.source,

@@ -25,6 +25,11 @@ def test_usgs_library_drops_the_wavelength_and_bandpass_records(usgs):
     assert names[-1].startswith("Willow_Dead FluvTailSite_A")
     assert any("row(s) 1 equal the header's wavelength list" in n for n in usgs.notes)
     assert any("row(s) 2 equal the header's fwhm list" in n for n in usgs.notes)
+    # SPECPR "error bars to preceding" rows are kept, marked as what they are.
+    types = usgs.metadata["record_type"]
+    assert (types == "error-bars").sum() == 680
+    assert types[1] == "error-bars"
+    assert names[1].startswith("error bars to preceding")
 
 
 def test_values_match_the_file_and_ignore_value_is_nan(instruments, usgs):

@@ -8,8 +8,10 @@ NaN; values are divided by a reflectance scale factor other than 1.
 
 Libraries converted from SPECPR (the USGS ones) keep the wavelength and bandpass (FWHM)
 records as their first rows. Any row equal to the header's wavelength or fwhm list is such a
-record, not a spectrum, and is dropped with a note. Convolved libraries (AVIRIS) can list a
-detector overlap twice; it is cut as for SVC files, at the overlap's midpoint.
+record, not a spectrum, and is dropped with a note. Rows titled "error bars to preceding" are
+kept but marked ``record_type = "error-bars"`` (``read_scans`` leaves them out). Convolved
+libraries (AVIRIS) can list a detector overlap twice; it is cut as for SVC files, at the
+overlap's midpoint.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ _UNITS: dict[str, AxisUnit] = {
     "wavenumbers": "cm-1",
     "cm-1": "cm-1",
 }
+# The title SPECPR gives a record holding the error bars of the spectrum before it.
+_ERROR_BARS = "error bars to preceding"
 # An ignore value this large is a sentinel; cells beyond it are no measurement either.
 _SENTINEL = 1e20
 # A wavelength list above this is in nm when the header gives no unit.
@@ -180,6 +184,13 @@ class EnviLibraryReader:
         axis, values, overlap_notes = resolve_overlaps(axis, values, path=path)
         notes += overlap_notes
         kind = self._kind(entries, notes)
+        # SPECPR libraries (USGS) follow a spectrum with its error bars, titled so.
+        error_bars = [name.lower().startswith(_ERROR_BARS) for name in names]
+        if any(error_bars):
+            notes.append(
+                f"{sum(error_bars)} rows named '{_ERROR_BARS} ...' are the error bars of the "
+                "spectrum before them (record_type 'error-bars'), not spectra"
+            )
         records = [
             {
                 "source_file": str(path),
@@ -188,8 +199,9 @@ class EnviLibraryReader:
                 "serial_number": None,
                 "acquired": None,
                 "file_format": self.name,
+                "record_type": "error-bars" if bars else "spectrum",
             }
-            for name in names
+            for name, bars in zip(names, error_bars, strict=True)
         ]
         return RawSpectra(
             values=values,
