@@ -297,6 +297,20 @@ class TestCommandLine:
         metrics = json.loads((out / "metrics.json").read_text())
         assert metrics["results"][0]["n"] == 11  # soil11 has no lab value
 
+    def test_config_carries_the_scan_options(self, scan_folder, tmp_path, capsys):
+        lab = write_lab(tmp_path / "lab.csv")
+        config = tmp_path / "run.yaml"
+        config.write_text(
+            f"data: {json.dumps(str(scan_folder))}\nlab: {json.dumps(str(lab))}\n"
+            "id_column: sample\nreplicates: median\ntargets: [clay]\n"
+        )
+        out = tmp_path / "cv"
+        status = main(
+            ["cv", "--config", str(config), "--model", "plsr", "--folds", "3", "--out", str(out)]
+        )
+        assert status == 0, capsys.readouterr().err
+        assert json.loads((out / "metrics.json").read_text())["results"][0]["n"] == 11
+
     def test_lab_flags_on_a_table_are_refused(self, tmp_path, capsys):
         table = tmp_path / "t.csv"
         table.write_text("id,500,600\na,0.2,0.3\n")

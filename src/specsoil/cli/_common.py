@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 from collections.abc import Sequence
@@ -83,7 +84,6 @@ def add_scan_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--replicates",
         choices=REPLICATE_RULES,
-        default="mean",
         help="combine each sample's scans by their mean (default) or median, or keep them",
     )
 
@@ -98,14 +98,27 @@ class ScanOptions:
     replicates: ReplicateRule = "mean"
 
 
-def scan_options(args: argparse.Namespace) -> ScanOptions:
-    """The scan-file flags of a parsed command line."""
+def scan_options(args: argparse.Namespace, config: RunConfig | None = None) -> ScanOptions:
+    """The scan-file flags of a parsed command line; flags win over the config's entries."""
+    base = config or RunConfig()
     return ScanOptions(
-        lab=getattr(args, "lab", None),
-        id_column=getattr(args, "id_column", None),
-        id_from_filename=getattr(args, "id_from_filename", None),
-        replicates=getattr(args, "replicates", "mean"),
+        lab=getattr(args, "lab", None) or base.lab,
+        id_column=getattr(args, "id_column", None) or base.id_column,
+        id_from_filename=getattr(args, "id_from_filename", None) or base.id_from_filename,
+        replicates=getattr(args, "replicates", None) or base.replicates,
     )
+
+
+def scan_config_entries(options: ScanOptions) -> dict[str, str]:
+    """The scan options that differ from the defaults, as config entries (lab path absolute)."""
+    entries = {
+        key: value
+        for key, value in dataclasses.asdict(options).items()
+        if value != getattr(ScanOptions(), key)
+    }
+    if "lab" in entries:
+        entries["lab"] = str(Path(entries["lab"]).resolve())
+    return entries
 
 
 def add_run_flags(parser: argparse.ArgumentParser) -> None:
@@ -124,22 +137,25 @@ class Run:
     seed: int
     loaded: LoadedData
     targets: list[str]
+    scans: ScanOptions = ScanOptions()
 
 
 def load_run(args: argparse.Namespace) -> Run:
     """Read the config and the data named by the flags (flags win over the config)."""
     config = load_config(args.config)
+    scans = scan_options(args, config)
     loaded = load_data(
         args.data or config.data,
         spectra_kind=args.spectra_kind or config.spectra_kind,
         drop_invalid=args.drop_invalid or config.drop_invalid,
-        scans=scan_options(args),
+        scans=scans,
     )
     return Run(
         config=config,
         seed=args.seed if args.seed is not None else config.seed,
         loaded=loaded,
         targets=resolve_targets(loaded, args.target, config),
+        scans=scans,
     )
 
 

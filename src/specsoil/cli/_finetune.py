@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         data,
         spectra_kind=args.spectra_kind or config.spectra_kind,
         drop_invalid=args.drop_invalid or config.drop_invalid,
-        scans=scan_options(args),
+        scans=scan_options(args, config),
     )
     # Without --target the base model's targets are kept, and so is its output layer.
     targets = resolve_targets(loaded, args.target or config.targets or base.targets, config)

@@ -14,7 +14,13 @@ from rich.table import Table
 
 from specsoil._atomic import atomic_path, atomic_write_text
 from specsoil._errors import SpecsoilError
-from specsoil.cli._common import add_run_flags, console, load_run, resolve_models
+from specsoil.cli._common import (
+    add_run_flags,
+    console,
+    load_run,
+    resolve_models,
+    scan_config_entries,
+)
 from specsoil.evaluate import ParamSpec, default_search_space, parse_search_space, tune_recipe
 
 DEFAULT_TRIALS = 20
@@ -92,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
     }
     if run_config["spectra_kind"] is None:
         del run_config["spectra_kind"]
+    run_config.update(scan_config_entries(run_.scans))
     atomic_write_text(out / "config.yaml", yaml.safe_dump(run_config, sort_keys=False))
     _print(result.trials, result.best_params, result.best_value, spec.name, result.study_name)
     console().print(f"results written to {out}/; next: specsoil cv --config {out}/config.yaml")
