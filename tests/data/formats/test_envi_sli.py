@@ -48,13 +48,15 @@ def test_values_match_the_file_and_ignore_value_is_nan(instruments, usgs):
     assert sum("overlap" in n for n in usgs.notes) == 2
 
 
-def small_library(folder: Path, *, order: str = "<", hdr: bool = True, extra: bytes = b"") -> Path:
+def small_library(
+    folder: Path, *, order: str = "<", hdr: bool = True, extra: bytes = b"", offset: int = 0
+) -> Path:
     values = np.array([[0.1, 0.2, -9999.0], [0.4, 0.5, 0.6]], dtype=order + "f4")
     path = folder / "lib.sli"
-    path.write_bytes(values.tobytes() + extra)
+    path.write_bytes(b"\x07" * offset + values.tobytes() + extra)
     if hdr:
         (folder / "lib.hdr").write_text(
-            "ENVI\nsamples = 3\nlines = 2\nbands = 1\nheader offset = 0\n"
+            f"ENVI\nsamples = 3\nlines = 2\nbands = 1\nheader offset = {offset}\n"
             "file type = ENVI Spectral Library\ndata type = 4\ninterleave = bsq\n"
             f"byte order = {1 if order == '>' else 0}\nwavelength units = Nanometers\n"
             "data ignore value = -9999\nz plot titles = {Wavelength, Reflectance}\n"
@@ -63,9 +65,9 @@ def small_library(folder: Path, *, order: str = "<", hdr: bool = True, extra: by
     return path
 
 
-@pytest.mark.parametrize("order", ["<", ">"])
-def test_byte_order_names_and_ignore_value(tmp_path, order):
-    path = small_library(tmp_path, order=order)
+@pytest.mark.parametrize(("order", "offset"), [("<", 0), (">", 0), ("<", 16)])
+def test_byte_order_offset_names_and_ignore_value(tmp_path, order, offset):
+    path = small_library(tmp_path, order=order, offset=offset)
     assert reader_for(path).name == "envi-sli"
     raw = read_scan(path)
     assert list(raw.metadata["spectrum_name"]) == ["soil one", "soil two"]
