@@ -1,4 +1,4 @@
-"""Reading spectra tables and the bundled datasets."""
+"""Reading spectra tables, instrument files and scan folders, and the bundled datasets."""
 
 from specsoil.data._columns import find_spectral_columns
 from specsoil.data._coordinates import (

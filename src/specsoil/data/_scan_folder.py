@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import glob
 import io
-import logging
 import os
 import re
 import tempfile
@@ -62,8 +61,6 @@ from specsoil.data._scans import (
 )
 from specsoil.data._table import ID_COLUMNS, SpectraKind, SpectraTable
 
-logger = logging.getLogger(__name__)
-
 ReplicateRule = Literal["mean", "median", "none"]
 REPLICATE_RULES: tuple[ReplicateRule, ...] = ("mean", "median", "none")
 
@@ -86,7 +83,7 @@ _TO_ABSORBANCE: dict[str, SpectraKind] = {
 }
 _WHAT_IS_NEEDED = (
     "reflectance (0-1 or %), absorbance or transmittance; export reflectance from the "
-    "instrument software, or read the file with a reader option that gives it"
+    "instrument software (with its white reference) and read that"
 )
 
 
