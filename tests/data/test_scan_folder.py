@@ -147,6 +147,13 @@ class TestFolder:
         assert flagged["s1"] == 0
         assert "far from its siblings" in result.report.problems()[0]
 
+    def test_one_sample_from_many_files_is_a_warning(self, instruments, tmp_path):
+        for name in ("1116037_00041.sed", "1116037_00110.sed"):
+            copy(instruments, f"sed/{name}", tmp_path / name)
+        copy(instruments, "sed/1116037_00041.sed", tmp_path / "1116037_00042.sed")
+        report = read_scans(tmp_path).report
+        assert "all 3 scans became one sample '1116037'" in report.problems()[0]
+
     def test_id_from_filename(self, scan_folder):
         table = read_scans(scan_folder, id_from_filename=r"^soil(\d)").table
         assert sorted(table.metadata["sample_id"]) == ["0", "1"]

@@ -120,6 +120,7 @@ class ScanReport:
         replicate_outliers: (sample id, file, modified z-score) of flagged replicates.
         samples_without_lab: Sample ids with no row in the lab sheet.
         lab_rows_without_scans: (sheet row, id) of lab rows no scan matched.
+        warnings: Other things the user should check.
     """
 
     source: str
@@ -130,6 +131,7 @@ class ScanReport:
     replicate_outliers: tuple[tuple[str, str, float], ...] = ()
     samples_without_lab: tuple[str, ...] = ()
     lab_rows_without_scans: tuple[tuple[int, str], ...] = ()
+    warnings: tuple[str, ...] = ()
 
     def lines(self) -> list[str]:
         """The report as lines to print: what was read, then :meth:`problems`."""
@@ -139,7 +141,8 @@ class ScanReport:
 
     def problems(self) -> list[str]:
         """Lines the user must see: odd replicates and unmatched samples, listed in full."""
-        out = [
+        out = list(self.warnings)
+        out += [
             f"replicate far from its siblings: sample {sample!r}, {name} (modified z {z:.1f})"
             for sample, name, z in self.replicate_outliers
         ]
@@ -756,6 +759,13 @@ def read_scans(
             f"{text}: transmittance ({first_t.file}) and reflectance-type scans "
             f"({first_r.file}) cannot share a table; read them separately"
         )
+    warnings = []
+    samples = {scan.sample_id for scan in scans}
+    if len(samples) == 1 and len(scans) > 2 and replicates != "none":
+        warnings.append(
+            f"all {len(scans)} scans became one sample {next(iter(samples))!r}; if the file "
+            "names do not start with the sample id, use --id-from-filename"
+        )
     wavelengths, X, grid = _common_grid(scans)
     rows, records, outliers = _replicates(scans, X, replicates)
     metadata = pd.DataFrame(records)
@@ -787,6 +797,7 @@ def read_scans(
         replicate_outliers=tuple(outliers),
         samples_without_lab=without_lab,
         lab_rows_without_scans=without_scans,
+        warnings=tuple(warnings),
     )
     return ScanTable(table=table, report=report)
 
