@@ -205,6 +205,13 @@ class TestBadInput:
         with pytest.raises(SpecsoilError, match=rf"line {start + 3}, character 11: '#'"):
             read_scan(path)
 
+    def test_second_spectrum_is_refused(self, instruments, tmp_path):
+        text = (instruments / "jcamp" / "pacdec1.jdx").read_text()
+        path = tmp_path / "two.jdx"
+        path.write_text(text + text)
+        with pytest.raises(SpecsoilError, match=r"two\.jdx: line 309 starts a second spectrum"):
+            read_scan(path)
+
     def test_no_data_record(self, tmp_path):
         path = tmp_path / "empty.jdx"
         path.write_text("##TITLE=x\n##JCAMP-DX=4.24\n##XUNITS=1/CM\n##END=\n")

@@ -189,6 +189,19 @@ class JcampReader:
                 break
             if text:
                 data_lines.append((index + 1, text))
+        more = next(
+            (
+                i
+                for i in range(data_start, len(lines))
+                if lines[i].lstrip().upper().startswith("##TITLE")
+            ),
+            None,
+        )
+        if more is not None:
+            raise SpecsoilError(
+                f"{path}: line {more + 1} starts a second spectrum; only files of one spectrum "
+                "are read (split the file)"
+            )
         if data_form == "(X++(Y..Y))":
             axis, ordinates = self._xydata(records, data_lines, factor_x, path)
         elif data_form.replace(" ", "") in ("(XY..XY)", "(XY)"):
