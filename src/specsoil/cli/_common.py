@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import sys
 from collections.abc import Sequence
@@ -15,21 +14,24 @@ import numpy as np
 from rich.console import Console
 
 from specsoil._errors import SpecsoilError
+from specsoil.cli._scan_flags import (
+    ScanOptions,
+    add_scan_flags,
+    read_scan_data,
+    refuse_scan_flags,
+    scan_options,
+)
 from specsoil.config import RunConfig, load_config
 from specsoil.data import (
     DEFAULT_DATASET,
-    REPLICATE_RULES,
     SPECTRA_KINDS,
     Coordinates,
-    ReplicateRule,
-    ScanReport,
     SpectraKind,
     SpectraTable,
     is_scan_source,
     list_datasets,
     load_dataset,
     read_coordinates,
-    read_scans,
     read_spectra,
 )
 from specsoil.models import list_recipes, recipe_preprocessing
@@ -68,59 +70,6 @@ def add_data_flags(parser: argparse.ArgumentParser, *, required: bool = False) -
     add_scan_flags(parser)
 
 
-def add_scan_flags(parser: argparse.ArgumentParser) -> None:
-    """Add the flags that turn a folder, glob or zip of scan files into a sample table."""
-    group = parser.add_argument_group(
-        "scan files (--data is a folder, glob, .zip or instrument file; see 'specsoil formats')"
-    )
-    group.add_argument("--lab", metavar="FILE", help="lab values to join (CSV or .xlsx)")
-    group.add_argument("--id-column", metavar="COL", help="the lab sheet's sample id column")
-    group.add_argument(
-        "--id-from-filename",
-        metavar="REGEX",
-        help="regex with one group picking the sample id from a file name stem (default: the "
-        "stem less a replicate counter such as _00012 or .0003)",
-    )
-    group.add_argument(
-        "--replicates",
-        choices=REPLICATE_RULES,
-        help="combine each sample's scans by their mean (default) or median, or keep them",
-    )
-
-
-@dataclass(frozen=True)
-class ScanOptions:
-    """The scan-file flags, as :func:`specsoil.data.read_scans` takes them."""
-
-    lab: str | None = None
-    id_column: str | None = None
-    id_from_filename: str | None = None
-    replicates: ReplicateRule = "mean"
-
-
-def scan_options(args: argparse.Namespace, config: RunConfig | None = None) -> ScanOptions:
-    """The scan-file flags of a parsed command line; flags win over the config's entries."""
-    base = config or RunConfig()
-    return ScanOptions(
-        lab=getattr(args, "lab", None) or base.lab,
-        id_column=getattr(args, "id_column", None) or base.id_column,
-        id_from_filename=getattr(args, "id_from_filename", None) or base.id_from_filename,
-        replicates=getattr(args, "replicates", None) or base.replicates,
-    )
-
-
-def scan_config_entries(options: ScanOptions) -> dict[str, str]:
-    """The scan options that differ from the defaults, as config entries (lab path absolute)."""
-    entries = {
-        key: value
-        for key, value in dataclasses.asdict(options).items()
-        if value != getattr(ScanOptions(), key)
-    }
-    if "lab" in entries:
-        entries["lab"] = str(Path(entries["lab"]).resolve())
-    return entries
-
-
 def add_run_flags(parser: argparse.ArgumentParser) -> None:
     """Add the data flags plus ``--target``, ``--seed`` and ``--config`` (cv, train, tune)."""
     add_data_flags(parser)
@@ -137,7 +86,7 @@ class Run:
     seed: int
     loaded: LoadedData
     targets: list[str]
-    scans: ScanOptions = ScanOptions()
+    scans: ScanOptions = field(default_factory=ScanOptions)
 
 
 def load_run(args: argparse.Namespace) -> Run:
@@ -186,7 +135,9 @@ def load_data(
     options = scans or ScanOptions()
     if data is not None and not (data in bundled and not Path(data).exists()):
         if is_scan_source(data):
-            return _load_scans(data, spectra_kind, options)
+            result = read_scan_data(data, spectra_kind, options)
+            describe_table(result.table)
+            return LoadedData(result.table, notes=result.report.lines())
         refuse_scan_flags(data, options)
     if data is None or (data in bundled and not Path(data).exists()):
         name = data or DEFAULT_DATASET
@@ -200,44 +151,6 @@ def load_data(
         loaded = LoadedData(table)
     describe_table(loaded.table)
     return loaded
-
-
-def refuse_scan_flags(data: str, options: ScanOptions) -> None:
-    """Stop when scan-file flags were given for a table, which they cannot apply to."""
-    if options != ScanOptions():
-        raise SpecsoilError(
-            f"{data}: --lab, --id-column, --id-from-filename and --replicates apply to scan "
-            "files (a folder, glob, .zip or instrument file); this is a table"
-        )
-
-
-def _load_scans(data: str, spectra_kind: str | None, options: ScanOptions) -> LoadedData:
-    if spectra_kind is not None:
-        raise SpecsoilError(
-            f"{data}: --spectra-kind applies to tables; scan files record what they hold"
-        )
-    result = read_scans(
-        data,
-        lab=options.lab,
-        id_column=options.id_column,
-        id_from_filename=options.id_from_filename,
-        replicates=options.replicates,
-    )
-    lines = log_scan_report(result.report)
-    loaded = LoadedData(result.table, notes=lines)
-    describe_table(loaded.table)
-    return loaded
-
-
-def log_scan_report(report: ScanReport) -> list[str]:
-    """Log what a scan read did; odd replicates and unmatched samples even with --quiet."""
-    problems = report.problems()
-    lines = report.lines()
-    for line in lines[: len(lines) - len(problems)]:
-        logger.info("%s", line)
-    for line in problems:
-        logger.warning("%s", line)
-    return lines
 
 
 def describe_table(table: SpectraTable) -> None:

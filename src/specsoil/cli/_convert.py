@@ -7,15 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from specsoil._errors import SpecsoilError
-from specsoil.cli._common import (
-    add_data_flags,
-    console,
-    describe_table,
-    log_scan_report,
-    refuse_scan_flags,
-    scan_options,
-)
-from specsoil.data import convert_to_parquet, is_scan_source, read_scans, write_spectra_parquet
+from specsoil.cli._common import add_data_flags, console, describe_table
+from specsoil.cli._scan_flags import read_scan_data, refuse_scan_flags, scan_options
+from specsoil.data import convert_to_parquet, is_scan_source, write_spectra_parquet
 
 
 def add_parser(commands: Any) -> argparse.ArgumentParser:
@@ -37,21 +31,8 @@ def run(args: argparse.Namespace) -> int:
     if out.suffix.lower() not in (".parquet", ".pq"):
         raise SpecsoilError(f"{out}: the output must end in .parquet")
     if is_scan_source(args.data):
-        if args.spectra_kind is not None:
-            raise SpecsoilError(
-                f"{args.data}: --spectra-kind applies to tables; scan files record what they hold"
-            )
-        options = scan_options(args)
-        result = read_scans(
-            args.data,
-            lab=options.lab,
-            id_column=options.id_column,
-            id_from_filename=options.id_from_filename,
-            replicates=options.replicates,
-        )
-        write_spectra_parquet(result.table, out)
-        log_scan_report(result.report)
-        table = result.table
+        table = read_scan_data(args.data, args.spectra_kind, scan_options(args)).table
+        write_spectra_parquet(table, out)
     else:
         refuse_scan_flags(args.data, scan_options(args))
         table = convert_to_parquet(

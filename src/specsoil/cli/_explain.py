@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from specsoil.cli._common import add_data_flags, console, load_data, scan_options
+from specsoil.cli._common import add_data_flags, console, load_data
+from specsoil.cli._scan_flags import scan_options
 from specsoil.explain import explain_model, top_regions, write_explanation
 from specsoil.models import SpectralModel
 

@@ -10,13 +10,8 @@ import yaml
 
 from specsoil._atomic import atomic_write_text
 from specsoil._errors import SpecsoilError
-from specsoil.cli._common import (
-    add_run_flags,
-    console,
-    load_data,
-    resolve_targets,
-    scan_options,
-)
+from specsoil.cli._common import add_run_flags, console, load_data, resolve_targets
+from specsoil.cli._scan_flags import scan_options
 from specsoil.cli._train import _write_cnn_pictures
 from specsoil.config import load_config
 from specsoil.models import (

@@ -21,8 +21,8 @@ from specsoil.cli._common import (
     console,
     coordinates_from_flags,
     load_data,
-    scan_options,
 )
+from specsoil.cli._scan_flags import scan_options
 from specsoil.data import SpectraTable
 from specsoil.evaluate import regression_metrics
 from specsoil.models import SpectralModel

@@ -13,7 +13,8 @@ from numpy.typing import NDArray
 
 from specsoil._atomic import atomic_path
 from specsoil._errors import SpecsoilError
-from specsoil.cli._common import add_data_flags, console, load_data, scan_options
+from specsoil.cli._common import add_data_flags, console, load_data
+from specsoil.cli._scan_flags import scan_options
 from specsoil.data import SpectraTable
 from specsoil.export import OnnxModel
 from specsoil.models import DEFAULT_DOMAIN_CONFIDENCE, SpectralModel

@@ -14,13 +14,8 @@ from rich.table import Table
 
 from specsoil._atomic import atomic_path, atomic_write_text
 from specsoil._errors import SpecsoilError
-from specsoil.cli._common import (
-    add_run_flags,
-    console,
-    load_run,
-    resolve_models,
-    scan_config_entries,
-)
+from specsoil.cli._common import add_run_flags, console, load_run, resolve_models
+from specsoil.cli._scan_flags import scan_config_entries
 from specsoil.evaluate import ParamSpec, default_search_space, parse_search_space, tune_recipe
 
 DEFAULT_TRIALS = 20
