@@ -16,7 +16,7 @@ from specsoil._errors import SpecsoilError
 from specsoil.config import RunConfig
 from specsoil.data import REPLICATE_RULES, ReplicateRule, ScanReport, ScanTable, read_scans
 
-logger = logging.getLogger("specsoil.cli._common")
+logger = logging.getLogger(__name__)
 
 
 def add_scan_flags(parser: argparse.ArgumentParser) -> None:
