@@ -4,7 +4,8 @@ Each module reads one format into :class:`specsoil.data.RawSpectra` and register
 when imported; adding a format is one module plus one import line here.
 """
 
+# ruff: noqa: F401 - each import registers its module's reader.
 import specsoil.data.formats._envi_sli
 import specsoil.data.formats._jcamp
 import specsoil.data.formats._sed
-import specsoil.data.formats._sig  # noqa: F401
+import specsoil.data.formats._sig
