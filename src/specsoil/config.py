@@ -21,7 +21,7 @@ Example YAML::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
@@ -54,6 +54,11 @@ class RunConfig(BaseModel):
     group_column: str | None = None
     train_column: str | None = None
     seed: int = 0
+    # Scan files as data (read_scans): the lab sheet and how samples are formed.
+    lab: str | None = None
+    id_column: str | None = None
+    id_from_filename: str | None = None
+    replicates: Literal["mean", "median", "none"] = "mean"
 
 
 def load_config(path: str | Path | None) -> RunConfig:

@@ -17,6 +17,13 @@ from rich.console import Console
 from specsoil import _output_plan
 from specsoil._atomic import OutputKind
 from specsoil._errors import SpecsoilError
+from specsoil.cli._scan_flags import (
+    ScanOptions,
+    add_scan_flags,
+    read_scan_data,
+    refuse_scan_flags,
+    scan_options,
+)
 from specsoil.config import RunConfig, load_config
 from specsoil.data import (
     CENSORED_POLICIES,
@@ -26,6 +33,7 @@ from specsoil.data import (
     Coordinates,
     SpectraKind,
     SpectraTable,
+    is_scan_source,
     list_datasets,
     load_dataset,
     read_coordinates,
@@ -120,6 +128,7 @@ def add_data_flags(parser: argparse.ArgumentParser, *, required: bool = False) -
         default="missing",
         help="lab values written <x or >x: missing (default), half (x/2 for <x) or limit (x)",
     )
+    add_scan_flags(parser)
 
 
 def add_run_flags(parser: argparse.ArgumentParser) -> None:
@@ -138,23 +147,27 @@ class Run:
     seed: int
     loaded: LoadedData
     targets: list[str]
+    scans: ScanOptions = field(default_factory=ScanOptions)
 
 
 def load_run(args: argparse.Namespace) -> Run:
     """Read the config and the data named by the flags (flags win over the config)."""
     config = load_config(args.config)
+    scans = scan_options(args, config)
     loaded = load_data(
         args.data or config.data,
         spectra_kind=args.spectra_kind or config.spectra_kind,
         drop_invalid=args.drop_invalid or config.drop_invalid,
         spectral_columns=args.spectral_columns,
         censored=args.censored,
+        scans=scans,
     )
     return Run(
         config=config,
         seed=args.seed if args.seed is not None else config.seed,
         loaded=loaded,
         targets=resolve_targets(loaded, args.target, config),
+        scans=scans,
     )
 
 
@@ -176,9 +189,21 @@ def load_data(
     drop_invalid: bool = False,
     spectral_columns: str | None = None,
     censored: CensoredPolicy = "missing",
+    scans: ScanOptions | None = None,
 ) -> LoadedData:
-    """Read ``data`` (a path or bundled dataset name); ``None`` means the default dataset."""
+    """Read ``data`` (a path or bundled dataset name); ``None`` means the default dataset.
+
+    Scan files (a folder, glob, zip or instrument file) go through ``read_scans`` with the
+    ``scans`` options and its report is logged; tables go through ``read_spectra``.
+    """
     bundled = {info.name: info for info in list_datasets()}
+    options = scans or ScanOptions()
+    if data is not None and not (data in bundled and not Path(data).exists()):
+        if is_scan_source(data):
+            result = read_scan_data(data, spectra_kind, options)
+            describe_table(result.table)
+            return LoadedData(result.table, notes=result.report.lines())
+        refuse_scan_flags(data, options)
     if data is None or (data in bundled and not Path(data).exists()):
         name = data or DEFAULT_DATASET
         info = bundled[name]
@@ -207,6 +232,7 @@ def load_data_from_args(args: argparse.Namespace) -> LoadedData:
         drop_invalid=args.drop_invalid,
         spectral_columns=args.spectral_columns,
         censored=args.censored,
+        scans=scan_options(args),
     )
 
 

@@ -1,4 +1,4 @@
-"""``specsoil convert``: turn a CSV spectra table into Parquet for fast reading."""
+"""``specsoil convert``: turn a spectra table or a folder of scan files into Parquet."""
 
 from __future__ import annotations
 
@@ -14,13 +14,16 @@ from specsoil.cli._common import (
     describe_table,
     plan_output_file,
 )
-from specsoil.data import convert_to_parquet
+from specsoil.cli._scan_flags import read_scan_data, refuse_scan_flags, scan_options
+from specsoil.data import convert_to_parquet, is_scan_source, write_spectra_parquet
 
 
 def add_parser(commands: Any) -> argparse.ArgumentParser:
     """Register ``convert``."""
     parser: argparse.ArgumentParser = commands.add_parser(
-        "convert", help="convert a CSV spectra table to Parquet (recommended for large libraries)"
+        "convert",
+        help="convert a CSV spectra table, or a folder/zip of scan files with a lab sheet, "
+        "to Parquet (recommended for large libraries)",
     )
     add_data_flags(parser, required=True)
     add_output_flags(parser, help="Parquet file to write")
@@ -34,14 +37,19 @@ def run(args: argparse.Namespace) -> int:
     if out.suffix.lower() not in (".parquet", ".pq"):
         raise SpecsoilError(f"{out}: the output must end in .parquet")
     final = plan_output_file(args, args.data)
-    table = convert_to_parquet(
-        args.data,
-        final,
-        spectra_kind=args.spectra_kind,
-        drop_invalid=args.drop_invalid,
-        spectral_columns=args.spectral_columns,
-        censored=args.censored,
-    )
+    if is_scan_source(args.data):
+        table = read_scan_data(args.data, args.spectra_kind, scan_options(args)).table
+        write_spectra_parquet(table, final)
+    else:
+        refuse_scan_flags(args.data, scan_options(args))
+        table = convert_to_parquet(
+            args.data,
+            final,
+            spectra_kind=args.spectra_kind,
+            drop_invalid=args.drop_invalid,
+            spectral_columns=args.spectral_columns,
+            censored=args.censored,
+        )
     describe_table(table)
     console().print(f"wrote {table.n_samples} spectra x {table.wavelengths.size} bands to {out}")
     return 0

@@ -14,6 +14,7 @@ from specsoil.cli._common import (
     plan_output_folder,
     resolve_targets,
 )
+from specsoil.cli._scan_flags import scan_options
 from specsoil.cli._train import save_model_folder
 from specsoil.config import load_config
 from specsoil.models import (
@@ -95,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
         drop_invalid=args.drop_invalid or config.drop_invalid,
         spectral_columns=args.spectral_columns,
         censored=args.censored,
+        scans=scan_options(args, config),
     )
     # Without --target the base model's targets are kept, and so is its output layer.
     targets = resolve_targets(loaded, args.target or config.targets or base.targets, config)

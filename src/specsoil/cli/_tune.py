@@ -23,6 +23,7 @@ from specsoil.cli._common import (
     resolve_models,
     run_inputs,
 )
+from specsoil.cli._scan_flags import scan_config_entries
 from specsoil.evaluate import ParamSpec, default_search_space, parse_search_space, tune_recipe
 
 DEFAULT_TRIALS = 20
@@ -97,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
     }
     if run_config["spectra_kind"] is None:
         del run_config["spectra_kind"]
+    run_config.update(scan_config_entries(run_.scans))
     with atomic_directory(out, kind="tune") as folder:
         text = json.dumps(result.best_params, indent=2) + "\n"
         (folder / "best_params.json").write_text(text, encoding="utf-8")

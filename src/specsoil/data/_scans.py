@@ -10,6 +10,7 @@ passed off as reflectance.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
@@ -171,3 +172,48 @@ def reader_for(path: Path, head: bytes | None = None) -> Reader | None:
         if reader.sniff(head, path):
             return reader
     return None
+
+
+def scan_metadata(records: Sequence[Mapping[str, object]]) -> pd.DataFrame:
+    """One metadata row per spectrum: :data:`SCAN_METADATA_COLUMNS` first, then any others.
+
+    Args:
+        records: One dict per spectrum; keys missing from a record become None.
+
+    Returns:
+        The frame, with every column of :data:`SCAN_METADATA_COLUMNS` present.
+    """
+    extra = [key for record in records for key in record if key not in SCAN_METADATA_COLUMNS]
+    columns = [*SCAN_METADATA_COLUMNS, *dict.fromkeys(extra)]
+    return pd.DataFrame(
+        [{name: record.get(name) for name in columns} for record in records], columns=columns
+    )
+
+
+def read_scan(path: str | Path, *, format: str | None = None) -> RawSpectra:
+    """Read one instrument file with the reader its content (or ``format``) names.
+
+    Args:
+        path: The file.
+        format: A registered reader name; by default the reader is chosen by sniffing.
+
+    Returns:
+        The file's spectra as stored.
+
+    Raises:
+        SpecsoilError: If the file is missing, no reader recognises it, or it is malformed.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise SpecsoilError(f"{file}: no such file")
+    if format is not None:
+        return get_reader(format).read(file)
+    reader = reader_for(file)
+    if reader is None:
+        names = ", ".join(
+            f"{r.name} ({' '.join(r.suffixes) or 'by content'})" for r in list_readers()
+        )
+        raise SpecsoilError(
+            f"{file}: not a spectrometer file any reader recognises; formats read: {names}"
+        )
+    return reader.read(file)

@@ -1,11 +1,15 @@
-"""Readers for vendor instrument files; importing this package registers them.
+"""Instrument file formats: importing this package registers one reader per format.
 
-Each format is one module that calls :func:`specsoil.data._scans.register_reader` on import.
+Each module reads one format into :class:`specsoil.data.RawSpectra` and registers its reader
+when imported; adding a format is one module plus one import line here.
 """
 
-from specsoil.data.formats import (
-    _asd,  # noqa: F401  (ASD FieldSpec .asd)
-    _opus,  # noqa: F401  (Bruker OPUS .0/.1/.001)
-    _spa,  # noqa: F401  (Thermo OMNIC .spa)
-    _spc,  # noqa: F401  (Galactic SPC .spc)
-)
+# ruff: noqa: F401 - each import registers its module's reader.
+import specsoil.data.formats._asd
+import specsoil.data.formats._envi_sli
+import specsoil.data.formats._jcamp
+import specsoil.data.formats._opus
+import specsoil.data.formats._sed
+import specsoil.data.formats._sig
+import specsoil.data.formats._spa
+import specsoil.data.formats._spc
