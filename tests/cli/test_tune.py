@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -10,14 +12,17 @@ import pytest
 import yaml
 
 from specsoil.cli import main
+from specsoil.cli._tune import optuna_storage
 from specsoil.config import load_config
 
 GEEVES_SMALL = Path(__file__).resolve().parents[1] / "data" / "fixtures" / "geeves_small.csv"
 DATA = ["--data", str(GEEVES_SMALL), "--spectra-kind", "reflectance"]
 
 
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+def run_cli(capsys: pytest.CaptureFixture[str] | None, *argv: str) -> tuple[int, str, str]:
     status = main(list(argv))
+    if capsys is None:
+        return status, "", ""
     captured = capsys.readouterr()
     return status, captured.out, captured.err
 
@@ -84,6 +89,56 @@ class TestTune:
             assert status == 0, stderr
         assert len(pd.read_csv(tmp_path / "a" / "trials.csv")) == 2
         assert len(pd.read_csv(tmp_path / "b" / "trials.csv")) == 4
+
+    def test_workers_share_a_postgresql_study(self, capsys, tmp_path, postgres_server):
+        storage = postgres_server.new_database()  # postgresql://specsoil@127.0.0.1:PORT/db
+        for worker, seed in (("a", "0"), ("b", "1")):
+            status, _, stderr = run_cli(
+                capsys, "-q", "tune", *DATA, "--target", "clay_pct", "--model", "plsr",
+                "--trials", "2", "--storage", storage, "--study", "shared", "--seed", seed,
+                "--out", str(tmp_path / worker),
+            )  # fmt: skip
+            assert status == 0, stderr
+        assert len(pd.read_csv(tmp_path / "a" / "trials.csv")) == 2
+        assert len(pd.read_csv(tmp_path / "b" / "trials.csv")) == 4
+
+    def test_two_workers_at_once_on_postgresql(self, tmp_path, postgres_server):
+        storage = postgres_server.new_database()
+        run_cli(
+            None,
+            "-q",
+            "tune",
+            *DATA,
+            "--target",
+            "clay_pct",
+            "--model",
+            "plsr",
+            "--trials",
+            "1",
+            "--storage",
+            storage,
+            "--study",
+            "together",
+            "--out",
+            str(tmp_path / "first"),
+        )  # fmt: skip  (creates the study)
+
+        def start(seed: int) -> subprocess.Popen[str]:
+            argv = [
+                sys.executable, "-m", "specsoil", "-q", "tune", *DATA, "--target", "clay_pct",
+                "--model", "plsr", "--trials", "3", "--storage", storage, "--study", "together",
+                "--seed", str(seed), "--out", str(tmp_path / f"w{seed}"),
+            ]  # fmt: skip
+            return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+        workers = [start(1), start(2)]  # two processes on one study at the same time
+        for worker in workers:
+            _, stderr = worker.communicate(timeout=300)
+            assert worker.returncode == 0, stderr
+        optuna = pytest.importorskip("optuna")
+        study = optuna.load_study(study_name="together", storage=optuna_storage(storage))
+        assert len(study.trials) == 1 + 3 + 3
+        assert len({t.number for t in study.trials}) == 7
 
     def test_cnn1d_with_a_search_space_file(self, capsys, tmp_path):
         pytest.importorskip("torch")

@@ -16,6 +16,7 @@ from specsoil.cli import (
     _explain,
     _export,
     _finetune,
+    _library,
     _map,
     _map_image,
     _models,
@@ -43,6 +44,7 @@ _SUBCOMMANDS = (
     _map,
     _map_image,
     _explain,
+    _library,
 )
 
 

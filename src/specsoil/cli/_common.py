@@ -24,8 +24,8 @@ from specsoil.data import (
     list_datasets,
     load_dataset,
     read_coordinates,
-    read_spectra,
 )
+from specsoil.library import load_data_source
 from specsoil.models import list_recipes, recipe_preprocessing
 
 logger = logging.getLogger(__name__)
@@ -41,12 +41,15 @@ def console() -> Console:
     return Console(highlight=False, width=width)
 
 
-def add_data_flags(parser: argparse.ArgumentParser, *, required: bool = False) -> None:
-    """Add ``--data``, ``--spectra-kind`` and ``--drop-invalid``."""
+def add_data_flags(
+    parser: argparse.ArgumentParser, *, required: bool = False, library_filters: bool = True
+) -> None:
+    """Add ``--data``, ``--spectra-kind``, ``--drop-invalid`` and the library filters."""
     parser.add_argument(
         "--data",
         required=required,
-        help="spectra table (CSV/TSV, optionally .gz, or Parquet) or a bundled dataset name; "
+        help="spectra table (CSV/TSV, optionally .gz, or Parquet), a bundled dataset name, or "
+        "a spectral library URL (sqlite:///library.db, postgresql://user@host/db); "
         f"default: the bundled {DEFAULT_DATASET!r} dataset",
     )
     parser.add_argument(
@@ -59,6 +62,34 @@ def add_data_flags(parser: argparse.ArgumentParser, *, required: bool = False) -
         action="store_true",
         help="drop rows with missing or non-numeric spectral values instead of stopping",
     )
+    if library_filters:
+        add_library_filter_flags(parser)
+
+
+def add_library_filter_flags(parser: argparse.ArgumentParser) -> None:
+    """Add ``--instrument``, ``--property`` and ``--where``: filters on a library --data."""
+    group = parser.add_argument_group("spectral library filters (--data URL)")
+    group.add_argument(
+        "--instrument", action="append", help="keep this instrument's scans (repeatable)"
+    )
+    group.add_argument(
+        "--property", action="append", help="keep this property's lab values (repeatable)"
+    )
+    group.add_argument(
+        "--where",
+        action="append",
+        help="condition on a metadata column, e.g. site=A, clay>10, fold in 1,2 "
+        "(repeatable; all must hold)",
+    )
+
+
+def library_filters(args: argparse.Namespace) -> dict[str, Any]:
+    """The library filters given on the command line, as keywords for :func:`load_data`."""
+    return {
+        "instrument": getattr(args, "instrument", None),
+        "properties": getattr(args, "property", None),
+        "where": getattr(args, "where", None),
+    }
 
 
 def add_run_flags(parser: argparse.ArgumentParser) -> None:
@@ -86,6 +117,7 @@ def load_run(args: argparse.Namespace) -> Run:
         args.data or config.data,
         spectra_kind=args.spectra_kind or config.spectra_kind,
         drop_invalid=args.drop_invalid or config.drop_invalid,
+        **library_filters(args),
     )
     return Run(
         config=config,
@@ -107,9 +139,15 @@ class LoadedData:
 
 
 def load_data(
-    data: str | None, *, spectra_kind: str | None = None, drop_invalid: bool = False
+    data: str | None,
+    *,
+    spectra_kind: str | None = None,
+    drop_invalid: bool = False,
+    instrument: Sequence[str] | None = None,
+    properties: Sequence[str] | None = None,
+    where: Sequence[str] | None = None,
 ) -> LoadedData:
-    """Read ``data`` (a path or bundled dataset name); ``None`` means the default dataset."""
+    """Read ``data`` (a path, library URL or bundled dataset name); ``None``: the default."""
     bundled = {info.name: info for info in list_datasets()}
     if data is None or (data in bundled and not Path(data).exists()):
         name = data or DEFAULT_DATASET
@@ -119,7 +157,14 @@ def load_data(
         loaded = LoadedData(table, tuple(info.targets), info.split_column, name)
     else:
         kind: SpectraKind | None = spectra_kind  # type: ignore[assignment]
-        table = read_spectra(data, spectra_kind=kind, drop_invalid=drop_invalid)
+        table = load_data_source(
+            data,
+            spectra_kind=kind,
+            drop_invalid=drop_invalid,
+            instrument=instrument,
+            properties=properties,
+            where=where,
+        )
         loaded = LoadedData(table)
     describe_table(loaded.table)
     return loaded

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from specsoil.cli._common import add_data_flags, console, load_data
+from specsoil.cli._common import add_data_flags, console, library_filters, load_data
 from specsoil.explain import explain_model, top_regions, write_explanation
 from specsoil.models import SpectralModel
 
@@ -53,7 +53,12 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Run ``specsoil explain``."""
     model = SpectralModel.load(args.model)
-    loaded = load_data(args.data, spectra_kind=args.spectra_kind, drop_invalid=args.drop_invalid)
+    loaded = load_data(
+        args.data,
+        spectra_kind=args.spectra_kind,
+        drop_invalid=args.drop_invalid,
+        **library_filters(args),
+    )
     explanation = explain_model(
         model,
         loaded.table,

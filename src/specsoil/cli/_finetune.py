@@ -10,7 +10,13 @@ import yaml
 
 from specsoil._atomic import atomic_write_text
 from specsoil._errors import SpecsoilError
-from specsoil.cli._common import add_run_flags, console, load_data, resolve_targets
+from specsoil.cli._common import (
+    add_run_flags,
+    console,
+    library_filters,
+    load_data,
+    resolve_targets,
+)
 from specsoil.cli._train import _write_cnn_pictures
 from specsoil.config import load_config
 from specsoil.models import (
@@ -89,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
         data,
         spectra_kind=args.spectra_kind or config.spectra_kind,
         drop_invalid=args.drop_invalid or config.drop_invalid,
+        **library_filters(args),
     )
     # Without --target the base model's targets are kept, and so is its output layer.
     targets = resolve_targets(loaded, args.target or config.targets or base.targets, config)

@@ -20,6 +20,7 @@ from specsoil.cli._common import (
     add_data_flags,
     console,
     coordinates_from_flags,
+    library_filters,
     load_data,
 )
 from specsoil.data import SpectraTable
@@ -98,7 +99,12 @@ def run(args: argparse.Namespace) -> int:
     )
 
     started = time.perf_counter()
-    loaded = load_data(args.data, spectra_kind=args.spectra_kind, drop_invalid=args.drop_invalid)
+    loaded = load_data(
+        args.data,
+        spectra_kind=args.spectra_kind,
+        drop_invalid=args.drop_invalid,
+        **library_filters(args),
+    )
     table = loaded.table
     if args.folds < 0 or args.folds == 1:
         raise SpecsoilError(f"--folds must be 0 (no CV) or at least 2; got {args.folds}")

@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 
 from specsoil._atomic import atomic_path
 from specsoil._errors import SpecsoilError
-from specsoil.cli._common import add_data_flags, console, load_data
+from specsoil.cli._common import add_data_flags, console, library_filters, load_data
 from specsoil.data import SpectraTable
 from specsoil.export import OnnxModel
 from specsoil.models import DEFAULT_DOMAIN_CONFIDENCE, SpectralModel
@@ -70,7 +70,12 @@ def run(args: argparse.Namespace) -> int:
             f"{args.model}: an ONNX export carries no conformal calibration, so --interval "
             "is not available; predict with the model directory it was exported from"
         )
-    loaded = load_data(args.data, spectra_kind=args.spectra_kind, drop_invalid=args.drop_invalid)
+    loaded = load_data(
+        args.data,
+        spectra_kind=args.spectra_kind,
+        drop_invalid=args.drop_invalid,
+        **library_filters(args),
+    )
     table = loaded.table
     lower: NDArray[np.float64] | None = None
     upper: NDArray[np.float64] | None = None

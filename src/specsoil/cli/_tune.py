@@ -16,6 +16,7 @@ from specsoil._atomic import atomic_path, atomic_write_text
 from specsoil._errors import SpecsoilError
 from specsoil.cli._common import add_run_flags, console, load_run, resolve_models
 from specsoil.evaluate import ParamSpec, default_search_space, parse_search_space, tune_recipe
+from specsoil.library import is_library_url
 
 DEFAULT_TRIALS = 20
 DEFAULT_INNER_FOLDS = 3
@@ -67,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         n_trials=args.trials,
         inner_folds=args.inner_folds,
         timeout=args.timeout,
-        storage=args.storage,
+        storage=optuna_storage(args.storage),
         study_name=args.study,
         random_state=seed,
     )
@@ -76,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
     atomic_write_text(out / "best_params.json", json.dumps(result.best_params, indent=2) + "\n")
     with atomic_path(out / "trials.csv") as tmp:
         result.trials.to_csv(tmp, index=False)
-    data = loaded.dataset or (str(Path(args.data).resolve()) if args.data else table.source)
+    local = args.data and not is_library_url(args.data)  # a library's source hides its password
+    data = loaded.dataset or (str(Path(args.data).resolve()) if local else table.source)
     run_config = {
         "data": data,
         "spectra_kind": args.spectra_kind or config.spectra_kind,
@@ -160,3 +162,12 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return "-" if not np.isfinite(value) else f"{value:.4g}"
     return str(value)
+
+
+def optuna_storage(storage: str | None) -> str | None:
+    """``postgresql://`` storage through psycopg 3 (the library extra), as the library uses."""
+    if storage is None or not is_library_url(storage) or storage.startswith("sqlite"):
+        return storage
+    from specsoil.library import parse_url
+
+    return parse_url(storage).render_as_string(hide_password=False)

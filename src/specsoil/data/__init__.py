@@ -21,11 +21,13 @@ from specsoil.data._synthetic import (
     make_synthetic,
     write_synthetic,
 )
-from specsoil.data._table import SPECTRA_KINDS, SpectraKind, SpectraTable
+from specsoil.data._table import ID_COLUMNS, SPECTRA_KINDS, SpectraKind, SpectraTable
+from specsoil.data._writing import write_parquet
 
 __all__ = [
     "DEFAULT_COORDINATE_COLUMNS",
     "DEFAULT_DATASET",
+    "ID_COLUMNS",
     "LUCAS_PROPERTIES",
     "SPECTRA_KINDS",
     "SYNTHETIC_LABEL",
@@ -48,5 +50,6 @@ __all__ = [
     "read_spectra",
     "to_absorbance",
     "utm_crs",
+    "write_parquet",
     "write_synthetic",
 ]
