@@ -8,6 +8,7 @@ exists.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import pwd
@@ -73,15 +74,9 @@ def _run(command: list[str], as_user: list[str], cwd: Path) -> None:
         raise RuntimeError(f"{command[0]} failed ({result.returncode}): {result.stderr.strip()}")
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    """Start a PostgreSQL cluster for this test process; stop and delete it at the end."""
-    binaries = server_binaries()
-    if binaries is None:
-        pytest.skip(
-            "no PostgreSQL server binaries (initdb, pg_ctl, postgres) in "
-            f"{[str(f) for f in SEARCHED]} or on PATH; set SPECSOIL_PG_BIN to their folder"
-        )
+@contextlib.contextmanager
+def running_postgres(binaries: Path) -> Iterator[PostgresServer]:
+    """Start a cluster from ``binaries`` in a temp folder; stop and delete it on exit."""
     root = Path(tempfile.mkdtemp(prefix="specsoil-pg-"))
     as_user: list[str] = []
     if os.geteuid() == 0:
@@ -121,3 +116,16 @@ def postgres_server() -> Iterator[PostgresServer]:
                 cwd=root, capture_output=True, check=False,
             )  # fmt: skip
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL cluster for this test process (each xdist worker starts its own)."""
+    binaries = server_binaries()
+    if binaries is None:
+        pytest.skip(
+            "no PostgreSQL server binaries (initdb, pg_ctl, postgres) in "
+            f"{[str(f) for f in SEARCHED]} or on PATH; set SPECSOIL_PG_BIN to their folder"
+        )
+    with running_postgres(binaries) as server:
+        yield server

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -138,3 +141,12 @@ def test_postgresql_urls_use_psycopg():
 )
 def test_is_library_url(source, expected):
     assert is_library_url(source) is expected
+
+
+def test_cli_and_plain_files_need_no_sqlalchemy():
+    """Importing the CLI (and reading files through it) must work without the library extra."""
+    code = (
+        "import sys, specsoil.cli, specsoil.library; "
+        "assert 'sqlalchemy' not in sys.modules and 'alembic' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -253,8 +253,54 @@ def _lookup(
 
 
 def _insert(connection: sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert ``rows`` (dicts with the same keys) in bulk, straight through the driver.
+
+    SQLAlchemy's per-row parameter handling cost more than SQLite's own work at 20,000
+    spectra, and psycopg's executemany sends one statement per row: so SQLite gets the
+    driver's executemany on tuples (values passed through the column types' own bind
+    processors), PostgreSQL gets COPY. Column names come from the schema, never from input.
+    """
+    if not rows:
+        return
+    columns = list(rows[0])
+    if connection.dialect.name == "postgresql":
+        _copy(connection, table, columns, rows)
+        return
+    processors = [table.c[name].type.bind_processor(connection.dialect) for name in columns]
+    names = ", ".join(f'"{name}"' for name in columns)
+    sql = f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join("?" for _ in columns)})'
     for chunk in _chunks(rows, INSERT_ROWS):
-        connection.execute(sa.insert(table), list(chunk))
+        values = [
+            tuple(
+                row[name] if process is None or row[name] is None else process(row[name])
+                for name, process in zip(columns, processors, strict=True)
+            )
+            for row in chunk
+        ]
+        connection.exec_driver_sql(sql, values)
+
+
+def _copy(
+    connection: sa.Connection, table: sa.Table, columns: list[str], rows: Sequence[dict[str, Any]]
+) -> None:
+    """PostgreSQL's COPY FROM STDIN on the connection's own transaction."""
+    from psycopg.types.json import Json
+
+    wrap = [isinstance(table.c[name].type, sa.JSON) for name in columns]
+    names = ", ".join(f'"{name}"' for name in columns)
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    with (
+        driver.cursor() as cursor,
+        cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy,
+    ):
+        for row in rows:
+            copy.write_row(
+                [
+                    Json(row[name]) if json and row[name] is not None else row[name]
+                    for name, json in zip(columns, wrap, strict=True)
+                ]
+            )
 
 
 def _ids_by_name(

@@ -162,7 +162,7 @@ def _scans(connection: sa.Connection, instruments: list[str] | None) -> pd.DataF
         query = query.where(instrument_table.c.name.in_(instruments))
     rows = connection.execute(query).all()
     return pd.DataFrame(
-        rows,
+        [tuple(r) for r in rows],  # plain tuples: pandas probes Row objects slowly
         columns=["id", "sample_id", "axis_id", "spectra_kind", "meta", "batch_id", "instrument"],
     )
 
@@ -188,7 +188,9 @@ def _metadata(connection: sa.Connection, scans: pd.DataFrame) -> pd.DataFrame:
     ]
     metadata = pd.DataFrame.from_records(records, index=range(len(records)))
     if lab_rows:
-        values = pd.DataFrame(lab_rows, columns=["sample_id", "property", "value", "raw"])
+        values = pd.DataFrame(
+            [tuple(r) for r in lab_rows], columns=["sample_id", "property", "value", "raw"]
+        )
         values["value"] = values["value"].astype(np.float64)
         wide = values.pivot(index="sample_id", columns="property", values="value")
         # Properties imported as text (censored values such as "<0.5") come back as text.
