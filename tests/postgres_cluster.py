@@ -129,3 +129,12 @@ def postgres_server() -> Iterator[PostgresServer]:
         )
     with running_postgres(binaries) as server:
         yield server
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def library_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database: a SQLite file, or a new database on the test PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'library.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return server.new_database()

@@ -22,13 +22,6 @@ def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, s
     return status, captured.out, captured.err
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'library.db'}"
-    return request.getfixturevalue("postgres_server").new_database()
-
-
 @pytest.fixture
 def geeves_parquet(tmp_path):
     path = tmp_path / "geeves.parquet"
@@ -36,7 +29,8 @@ def geeves_parquet(tmp_path):
     return path
 
 
-def test_init_import_list_export(capsys, tmp_path, db, geeves_small):
+def test_init_import_list_export(capsys, tmp_path, library_url, geeves_small):
+    db = library_url
     source = str(GEEVES_SMALL)
     status, out, err = run_cli(capsys, "library", "init", "--db", db)
     assert status == 0, err
@@ -73,7 +67,8 @@ def test_init_import_list_export(capsys, tmp_path, db, geeves_small):
     assert status == 0, err
 
 
-def test_cv_metrics_equal_parquet(capsys, tmp_path, db, geeves_parquet):
+def test_cv_metrics_equal_parquet(capsys, tmp_path, library_url, geeves_parquet):
+    db = library_url
     status, _, err = run_cli(
         capsys, "-q", "library", "import", "--db", db, "--data", str(geeves_parquet)
     )
@@ -92,7 +87,8 @@ def test_cv_metrics_equal_parquet(capsys, tmp_path, db, geeves_parquet):
     assert metrics["library"]["results"][0]["n"] == 391
 
 
-def test_cv_with_library_filters(capsys, tmp_path, db, geeves_parquet):
+def test_cv_with_library_filters(capsys, tmp_path, library_url, geeves_parquet):
+    db = library_url
     run_cli(capsys, "-q", "library", "import", "--db", db, "--data", str(geeves_parquet),
             "--instrument", "asd")  # fmt: skip
     status, _, err = run_cli(

@@ -19,10 +19,8 @@ GEEVES_SMALL = Path(__file__).resolve().parents[1] / "data" / "fixtures" / "geev
 DATA = ["--data", str(GEEVES_SMALL), "--spectra-kind", "reflectance"]
 
 
-def run_cli(capsys: pytest.CaptureFixture[str] | None, *argv: str) -> tuple[int, str, str]:
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     status = main(list(argv))
-    if capsys is None:
-        return status, "", ""
     captured = capsys.readouterr()
     return status, captured.out, captured.err
 
@@ -78,20 +76,8 @@ class TestTune:
         assert status == 0
         assert stderr == ""
 
-    def test_workers_share_a_sqlite_study(self, capsys, tmp_path):
-        storage = f"sqlite:///{tmp_path / 'study.db'}"
-        for worker, seed in (("a", "0"), ("b", "1")):
-            status, _, stderr = run_cli(
-                capsys, "-q", "tune", *DATA, "--target", "clay_pct", "--model", "plsr",
-                "--trials", "2", "--storage", storage, "--study", "shared", "--seed", seed,
-                "--out", str(tmp_path / worker),
-            )  # fmt: skip
-            assert status == 0, stderr
-        assert len(pd.read_csv(tmp_path / "a" / "trials.csv")) == 2
-        assert len(pd.read_csv(tmp_path / "b" / "trials.csv")) == 4
-
-    def test_workers_share_a_postgresql_study(self, capsys, tmp_path, postgres_server):
-        storage = postgres_server.new_database()  # postgresql://specsoil@127.0.0.1:PORT/db
+    def test_workers_share_a_study(self, capsys, tmp_path, library_url):
+        storage = library_url  # sqlite:///... or postgresql://specsoil@127.0.0.1:PORT/db
         for worker, seed in (("a", "0"), ("b", "1")):
             status, _, stderr = run_cli(
                 capsys, "-q", "tune", *DATA, "--target", "clay_pct", "--model", "plsr",
@@ -104,24 +90,6 @@ class TestTune:
 
     def test_two_workers_at_once_on_postgresql(self, tmp_path, postgres_server):
         storage = postgres_server.new_database()
-        run_cli(
-            None,
-            "-q",
-            "tune",
-            *DATA,
-            "--target",
-            "clay_pct",
-            "--model",
-            "plsr",
-            "--trials",
-            "1",
-            "--storage",
-            storage,
-            "--study",
-            "together",
-            "--out",
-            str(tmp_path / "first"),
-        )  # fmt: skip  (creates the study)
 
         def start(seed: int) -> subprocess.Popen[str]:
             argv = [
@@ -131,14 +99,17 @@ class TestTune:
             ]  # fmt: skip
             return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
-        workers = [start(1), start(2)]  # two processes on one study at the same time
+        # The first worker creates the study; two more then run on it at the same time.
+        first = start(0)
+        assert first.wait(timeout=300) == 0, first.communicate()[1]
+        workers = [start(1), start(2)]
         for worker in workers:
             _, stderr = worker.communicate(timeout=300)
             assert worker.returncode == 0, stderr
         optuna = pytest.importorskip("optuna")
         study = optuna.load_study(study_name="together", storage=optuna_storage(storage))
-        assert len(study.trials) == 1 + 3 + 3
-        assert len({t.number for t in study.trials}) == 7
+        assert len(study.trials) == 3 + 3 + 3
+        assert len({t.number for t in study.trials}) == 9
 
     def test_cnn1d_with_a_search_space_file(self, capsys, tmp_path):
         pytest.importorskip("torch")

@@ -1,4 +1,4 @@
-"""Fixtures for the library tests: a library URL on each backend and a rich test table."""
+"""A table with every kind of column for the library tests (library_url: postgres_cluster)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,6 @@ import pandas as pd
 import pytest
 
 from specsoil.data import SpectraTable
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def library_url(request, tmp_path) -> str:
-    """An empty database: a SQLite file, or a new database on the test PostgreSQL server."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'library.db'}"
-    return request.getfixturevalue("postgres_server").new_database()
 
 
 @pytest.fixture

@@ -75,6 +75,9 @@ def read_library(
     instruments = _as_list(instrument)
     wanted_properties = _as_list(properties)
     with open_library(url, write=False) as engine, engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            # One snapshot for every query of this read, even while an import commits.
+            connection = connection.execution_options(isolation_level="REPEATABLE READ")
         source = safe_url(engine.url)
         known_instruments = list(
             connection.execute(sa.select(table_of(Instrument).c.name)).scalars()
