@@ -102,10 +102,11 @@ def test_cv_with_library_filters(capsys, tmp_path, library_url, geeves_parquet):
     assert metrics["results"][0]["n"] == int((table.metadata["clay_pct"] >= 10).sum())
 
 
-def test_filters_on_a_file_are_an_error(capsys, tmp_path, geeves_parquet):
+@pytest.mark.parametrize("data", ["file", "geeves"])
+def test_filters_on_a_file_or_dataset_are_an_error(capsys, tmp_path, geeves_parquet, data):
     status, _, err = run_cli(
-        capsys, "cv", "--data", str(geeves_parquet), "--where", "clay_pct>1",
-        "--target", "clay_pct", "--out", str(tmp_path / "o"),
+        capsys, "cv", "--data", str(geeves_parquet) if data == "file" else data,
+        "--where", "clay_pct>1", "--target", "clay_pct", "--out", str(tmp_path / "o"),
     )  # fmt: skip
     assert status == 2
     assert "filter a spectral library" in err

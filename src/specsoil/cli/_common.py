@@ -151,6 +151,11 @@ def load_data(
     bundled = {info.name: info for info in list_datasets()}
     if data is None or (data in bundled and not Path(data).exists()):
         name = data or DEFAULT_DATASET
+        if instrument or properties or where:
+            raise SpecsoilError(
+                f"--data {name}: --instrument, --property and --where filter a spectral library "
+                "(give a sqlite:/// or postgresql:// URL)"
+            )
         info = bundled[name]
         table = load_dataset(name)
         logger.info("data: bundled dataset %r (%s)", name, info.title)
