@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH) -c requirements.lock
-	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev,cubist,cnn,tune,onnx,export,maps,explain,distributed]'
+	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev,cubist,cnn,tune,onnx,export,maps,explain,distributed,library]'
 	touch $(STAMP)
 
 demo: $(STAMP)

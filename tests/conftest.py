@@ -12,6 +12,9 @@ from specsoil.data import SpectraTable, read_spectra
 
 GEEVES_SMALL = Path(__file__).resolve().parent / "data" / "fixtures" / "geeves_small.csv"
 
+# The throwaway PostgreSQL server fixture (postgres_server) for library and tune tests.
+pytest_plugins = ["postgres_cluster"]
+
 
 @pytest.fixture(autouse=True)
 def _seed():

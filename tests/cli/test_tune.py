@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -10,6 +12,7 @@ import pytest
 import yaml
 
 from specsoil.cli import main
+from specsoil.cli._tune import optuna_storage
 from specsoil.config import load_config
 
 GEEVES_SMALL = Path(__file__).resolve().parents[1] / "data" / "fixtures" / "geeves_small.csv"
@@ -73,8 +76,8 @@ class TestTune:
         assert status == 0
         assert stderr == ""
 
-    def test_workers_share_a_sqlite_study(self, capsys, tmp_path):
-        storage = f"sqlite:///{tmp_path / 'study.db'}"
+    def test_workers_share_a_study(self, capsys, tmp_path, library_url):
+        storage = library_url  # sqlite:///... or postgresql://specsoil@127.0.0.1:PORT/db
         for worker, seed in (("a", "0"), ("b", "1")):
             status, _, stderr = run_cli(
                 capsys, "-q", "tune", *DATA, "--target", "clay_pct", "--model", "plsr",
@@ -84,6 +87,29 @@ class TestTune:
             assert status == 0, stderr
         assert len(pd.read_csv(tmp_path / "a" / "trials.csv")) == 2
         assert len(pd.read_csv(tmp_path / "b" / "trials.csv")) == 4
+
+    def test_two_workers_at_once_on_postgresql(self, tmp_path, postgres_server):
+        storage = postgres_server.new_database()
+
+        def start(seed: int) -> subprocess.Popen[str]:
+            argv = [
+                sys.executable, "-m", "specsoil", "-q", "tune", *DATA, "--target", "clay_pct",
+                "--model", "plsr", "--trials", "3", "--storage", storage, "--study", "together",
+                "--seed", str(seed), "--out", str(tmp_path / f"w{seed}"),
+            ]  # fmt: skip
+            return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+        # The first worker creates the study; two more then run on it at the same time.
+        first = start(0)
+        assert first.wait(timeout=300) == 0, first.communicate()[1]
+        workers = [start(1), start(2)]
+        for worker in workers:
+            _, stderr = worker.communicate(timeout=300)
+            assert worker.returncode == 0, stderr
+        optuna = pytest.importorskip("optuna")
+        study = optuna.load_study(study_name="together", storage=optuna_storage(storage))
+        assert len(study.trials) == 3 + 3 + 3
+        assert len({t.number for t in study.trials}) == 9
 
     def test_cnn1d_with_a_search_space_file(self, capsys, tmp_path):
         pytest.importorskip("torch")

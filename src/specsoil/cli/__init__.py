@@ -18,6 +18,7 @@ from specsoil.cli import (
     _export,
     _finetune,
     _formats,
+    _library,
     _map,
     _map_image,
     _models,
@@ -48,6 +49,7 @@ _SUBCOMMANDS = (
     _map,
     _map_image,
     _explain,
+    _library,
 )
 
 

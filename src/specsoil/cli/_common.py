@@ -37,8 +37,8 @@ from specsoil.data import (
     list_datasets,
     load_dataset,
     read_coordinates,
-    read_spectra,
 )
+from specsoil.library import load_data_source
 from specsoil.models import list_recipes, recipe_preprocessing
 
 logger = logging.getLogger(__name__)
@@ -92,18 +92,21 @@ def run_inputs(args: argparse.Namespace) -> list[str | None]:
     return [args.data or load_config(args.config).data, args.config]
 
 
-def add_data_flags(parser: argparse.ArgumentParser, *, required: bool = False) -> None:
-    """Add the data flags: --data, --spectra-kind, --drop-invalid, --spectral-columns, --censored.
+def add_data_flags(
+    parser: argparse.ArgumentParser, *, required: bool = False, library_filters: bool = True
+) -> None:
+    """Add --data, --spectra-kind, --drop-invalid, --spectral-columns, --censored and more.
 
-    ``load_data`` takes the same settings: pass ``spectral_columns=args.spectral_columns``
-    and ``censored=args.censored`` along.
+    The scan-folder flags come too, and the library filters unless ``library_filters`` is
+    False. ``load_data_from_args`` passes all of them to ``load_data``.
     """
     default = "" if required else f"; default: the bundled {DEFAULT_DATASET!r} dataset"
     parser.add_argument(
         "--data",
         required=required,
-        help="spectra table (CSV/TSV, optionally .gz, or Parquet) or a bundled dataset name"
-        + default,
+        help="spectra table (CSV/TSV, optionally .gz, or Parquet), instrument scans (a file, "
+        "folder, glob or .zip), a bundled dataset name, or a spectral library URL "
+        "(sqlite:///library.db, postgresql://user@host/db)" + default,
     )
     parser.add_argument(
         "--spectra-kind",
@@ -129,6 +132,34 @@ def add_data_flags(parser: argparse.ArgumentParser, *, required: bool = False) -
         help="lab values written <x or >x: missing (default), half (x/2 for <x) or limit (x)",
     )
     add_scan_flags(parser)
+    if library_filters:
+        add_library_filter_flags(parser)
+
+
+def add_library_filter_flags(parser: argparse.ArgumentParser) -> None:
+    """Add ``--instrument``, ``--property`` and ``--where``: filters on a library --data."""
+    group = parser.add_argument_group("spectral library filters (--data URL)")
+    group.add_argument(
+        "--instrument", action="append", help="keep this instrument's scans (repeatable)"
+    )
+    group.add_argument(
+        "--property", action="append", help="keep this property's lab values (repeatable)"
+    )
+    group.add_argument(
+        "--where",
+        action="append",
+        help="condition on a metadata column, e.g. site=A, clay>10, fold in 1,2 "
+        "(repeatable; all must hold)",
+    )
+
+
+def library_filters(args: argparse.Namespace) -> dict[str, Any]:
+    """The library filters given on the command line, as keywords for :func:`load_data`."""
+    return {
+        "instrument": getattr(args, "instrument", None),
+        "properties": getattr(args, "property", None),
+        "where": getattr(args, "where", None),
+    }
 
 
 def add_run_flags(parser: argparse.ArgumentParser) -> None:
@@ -161,6 +192,7 @@ def load_run(args: argparse.Namespace) -> Run:
         spectral_columns=args.spectral_columns,
         censored=args.censored,
         scans=scans,
+        **library_filters(args),
     )
     return Run(
         config=config,
@@ -190,11 +222,15 @@ def load_data(
     spectral_columns: str | None = None,
     censored: CensoredPolicy = "missing",
     scans: ScanOptions | None = None,
+    instrument: Sequence[str] | None = None,
+    properties: Sequence[str] | None = None,
+    where: Sequence[str] | None = None,
 ) -> LoadedData:
-    """Read ``data`` (a path or bundled dataset name); ``None`` means the default dataset.
+    """Read ``data`` (a path, scans, library URL or bundled dataset name); ``None``: the default.
 
     Scan files (a folder, glob, zip or instrument file) go through ``read_scans`` with the
-    ``scans`` options and its report is logged; tables go through ``read_spectra``.
+    ``scans`` options and its report is logged; tables and library URLs go through
+    ``load_data_source``.
     """
     bundled = {info.name: info for info in list_datasets()}
     options = scans or ScanOptions()
@@ -206,18 +242,26 @@ def load_data(
         refuse_scan_flags(data, options)
     if data is None or (data in bundled and not Path(data).exists()):
         name = data or DEFAULT_DATASET
+        if instrument or properties or where:
+            raise SpecsoilError(
+                f"--data {name}: --instrument, --property and --where filter a spectral library "
+                "(give a sqlite:/// or postgresql:// URL)"
+            )
         info = bundled[name]
         table = load_dataset(name)
         logger.info("data: bundled dataset %r (%s)", name, info.title)
         loaded = LoadedData(table, tuple(info.targets), info.split_column, name)
     else:
         kind: SpectraKind | None = spectra_kind  # type: ignore[assignment]
-        table = read_spectra(
+        table = load_data_source(
             data,
             spectra_kind=kind,
             drop_invalid=drop_invalid,
             spectral_columns=spectral_columns,
             censored=censored,
+            instrument=instrument,
+            properties=properties,
+            where=where,
         )
         loaded = LoadedData(table)
     describe_table(loaded.table)
@@ -233,6 +277,7 @@ def load_data_from_args(args: argparse.Namespace) -> LoadedData:
         spectral_columns=args.spectral_columns,
         censored=args.censored,
         scans=scan_options(args),
+        **library_filters(args),
     )
 
 

@@ -10,6 +10,7 @@ from specsoil.cli._common import (
     add_output_flags,
     add_run_flags,
     console,
+    library_filters,
     load_data,
     plan_output_folder,
     resolve_targets,
@@ -97,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
         spectral_columns=args.spectral_columns,
         censored=args.censored,
         scans=scan_options(args, config),
+        **library_filters(args),
     )
     # Without --target the base model's targets are kept, and so is its output layer.
     targets = resolve_targets(loaded, args.target or config.targets or base.targets, config)

@@ -25,6 +25,7 @@ from specsoil.cli._common import (
 )
 from specsoil.cli._scan_flags import scan_config_entries
 from specsoil.evaluate import ParamSpec, default_search_space, parse_search_space, tune_recipe
+from specsoil.library import is_library_url
 
 DEFAULT_TRIALS = 20
 DEFAULT_INNER_FOLDS = 3
@@ -78,11 +79,12 @@ def run(args: argparse.Namespace) -> int:
         n_trials=args.trials,
         inner_folds=args.inner_folds,
         timeout=args.timeout,
-        storage=args.storage,
+        storage=optuna_storage(args.storage),
         study_name=args.study,
         random_state=seed,
     )
-    data = loaded.dataset or (str(Path(args.data).resolve()) if args.data else table.source)
+    local = args.data and not is_library_url(args.data)  # a library's source hides its password
+    data = loaded.dataset or (str(Path(args.data).resolve()) if local else table.source)
     run_config = {
         "data": data,
         "spectra_kind": args.spectra_kind or config.spectra_kind,
@@ -179,3 +181,12 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return "-" if not np.isfinite(value) else f"{value:.4g}"
     return str(value)
+
+
+def optuna_storage(storage: str | None) -> str | None:
+    """``postgresql://`` storage through psycopg 3 (the library extra), as the library uses."""
+    if storage is None or not is_library_url(storage) or storage.startswith("sqlite"):
+        return storage
+    from specsoil.library import parse_url
+
+    return parse_url(storage).render_as_string(hide_password=False)

@@ -45,6 +45,7 @@ from specsoil.data._synthetic import (
 )
 from specsoil.data._table import (
     CENSORED_POLICIES,
+    ID_COLUMNS,
     MISSING_LAB_VALUES,
     SPECTRA_KINDS,
     CensoredPolicy,
@@ -53,11 +54,13 @@ from specsoil.data._table import (
     SpectraTable,
     parse_lab_values,
 )
+from specsoil.data._writing import write_parquet
 
 __all__ = [
     "CENSORED_POLICIES",
     "DEFAULT_COORDINATE_COLUMNS",
     "DEFAULT_DATASET",
+    "ID_COLUMNS",
     "LUCAS_PROPERTIES",
     "MISSING_LAB_VALUES",
     "REPLICATE_RULES",
@@ -101,6 +104,7 @@ __all__ = [
     "scan_to_absorbance",
     "to_absorbance",
     "utm_crs",
+    "write_parquet",
     "write_spectra_parquet",
     "write_synthetic",
 ]
