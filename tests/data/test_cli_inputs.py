@@ -28,7 +28,7 @@ def raw() -> pd.DataFrame:
 
 def cv(capsys: pytest.CaptureFixture[str], path: Path, *argv: str) -> tuple[int, str]:
     out = path.parent / "report"
-    status = main(["cv", "--data", str(path), "--out", str(out), *FAST, *argv])
+    status = main(["cv", "--data", str(path), "--out", str(out), "--overwrite", *FAST, *argv])
     captured = capsys.readouterr()
     assert "Traceback" not in captured.err
     return status, captured.err
