@@ -20,7 +20,7 @@ from numpy.typing import ArrayLike, NDArray
 from torch.utils.data import DataLoader, IterableDataset
 
 from specsoil.nets import SpectralCNN
-from specsoil.train._engine import pin_memory, seeded, train_network
+from specsoil.train._engine import pin_memory, run_schedule, seeded, train_network
 from specsoil.train._estimator import CNNRegressor
 from specsoil.train._registry import create_net
 
@@ -237,6 +237,7 @@ def fit_stream(
                 run_dir=estimator._run_dir(settings, i),
             )
         estimator._warn_if_diverged(history, settings, stacklevel=5)
+        history["schedule"] = run_schedule(settings, history)
         members.append(net)
         histories.append(history)
     no_rows = [np.arange(0) for _ in members]
