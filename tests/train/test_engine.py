@@ -42,6 +42,11 @@ class TestScaledForDevice:
         assert dataclasses.replace(scaled, batch_size=batch, lr=1e-3) == settings
         assert n_train // scaled.batch_size >= _engine.GPU_MIN_STEPS_PER_EPOCH or factor == 1
 
+    def test_data_goes_to_the_gpu_that_trains(self, monkeypatch):
+        monkeypatch.setattr(_engine, "cuda_available", lambda: True)
+        settings = _settings(device="cuda", precision="32-true", devices=[1])
+        assert _engine.data_device(settings) == "cuda:1"
+
     def test_ddp_keeps_data_on_the_host(self, monkeypatch):
         monkeypatch.setattr(_engine, "cuda_available", lambda: True)
         settings = _settings(device="cuda", precision="32-true", strategy="ddp", devices=2)

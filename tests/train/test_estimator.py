@@ -526,6 +526,16 @@ class TestCPUPathUnchanged:
         assert model.schedule_["batch_size"] == 16
         assert model.schedule_["lr"] == 1e-3
 
+    def test_device_resident_data_path_trains_the_same(self, band_task, monkeypatch):
+        """The GPU's data path (tensors cut a batch at a time), run on the CPU, changes
+        nothing: same batches in the same order, so the same model."""
+        X, y = band_task
+        host = CNNRegressor(**FAST, max_epochs=3).fit(X, y)
+        monkeypatch.setattr(_estimator, "data_device", lambda settings: "cpu")
+        resident = CNNRegressor(**FAST, max_epochs=3).fit(X, y)
+        assert resident.history_["train_loss"] == host.history_["train_loss"]
+        np.testing.assert_array_equal(resident.predict(X), host.predict(X))
+
 
 def _cuda():
     return torch.cuda.is_available()

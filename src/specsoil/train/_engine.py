@@ -329,7 +329,10 @@ def data_device(settings: Settings) -> str | None:
     GPU; the arrays of a fit are copied once instead. None: they stay in host memory
     (CPU training, and DDP, whose workers get their own copies).
     """
-    return "cuda" if pin_memory(settings) and settings.single_process else None
+    if not (pin_memory(settings) and settings.single_process):
+        return None
+    # devices=[i] trains on GPU i; devices=1 on Lightning's first GPU.
+    return f"cuda:{settings.devices[0]}" if isinstance(settings.devices, list) else "cuda"
 
 
 # Batch scaling on a GPU: a batch of 32 spectra leaves an H200 idle between kernel

@@ -11,6 +11,7 @@ of ``CNNRegressor.finetune`` and ``CNNRegressor.fit_stream`` live in ``_finetune
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import math
@@ -298,12 +299,20 @@ class _CNNBase(BaseEstimator):  # type: ignore[misc]
             )
         run_dir = self._run_dir(settings, member)
         if settings.refit and tuning is None and val_rows.size > 0:
-            net, history = self._select_and_refit(
-                X_net, Y, train_rows, val_rows, n_outputs, settings, seed, run_dir
-            )
+            train = functools.partial(self._train_rows, X_net, Y, n_outputs=n_outputs, seed=seed)
+            net, history = _select_and_refit(train, train_rows, val_rows, settings, run_dir)
         else:
             net, history = self._train_rows(
-                X_net, Y, train_rows, val_rows, n_outputs, settings, seed, run_dir, tuning, member
+                X_net,
+                Y,
+                train_rows,
+                val_rows,
+                n_outputs=n_outputs,
+                settings=settings,
+                seed=seed,
+                run_dir=run_dir,
+                tuning=tuning,
+                member=member,
             )
         if tuning is not None:
             net.requires_grad_(True)  # a fine-tuned network looks like any fitted one
@@ -314,71 +323,13 @@ class _CNNBase(BaseEstimator):  # type: ignore[misc]
         self._warn_if_diverged(history, settings, stacklevel=4 if tuning is None else 5)
         return net, history, val_rows
 
-    def _select_and_refit(
-        self,
-        X_net: NDArray[np.float32],
-        Y: NDArray[Any],
-        train_rows: NDArray[np.intp],
-        val_rows: NDArray[np.intp],
-        n_outputs: int,
-        settings: Settings,
-        seed: int,
-        run_dir: Path | None,
-    ) -> tuple[SpectralCNN, dict[str, Any]]:
-        """Choose the number of epochs on the validation rows, then train on every row.
-
-        The selection run trains on ``train_rows`` under the full schedule and early
-        stopping; its best epoch E becomes the length of the refit, which trains a network
-        built from the same seed on all rows for E epochs with the schedule laid over those
-        E epochs (one-cycle compressed), and keeps the last weights: the learning rate has
-        annealed when training ends. With checkpoints, the runs keep theirs in ``select/``
-        and ``refit/``; ``selection.json`` marks a finished selection, so a resumed fit
-        goes straight on with the refit.
-        """
-        selection_file = None if run_dir is None else run_dir / SELECTION_FILE
-        if settings.resume and selection_file is not None and selection_file.is_file():
-            selection = json.loads(selection_file.read_text(encoding="utf-8"))
-        else:
-            _, selection = self._train_rows(
-                X_net,
-                Y,
-                train_rows,
-                val_rows,
-                n_outputs,
-                settings,
-                seed,
-                None if run_dir is None else run_dir / "select",
-            )
-            if selection_file is not None:
-                atomic_write_text(selection_file, json.dumps(selection))
-        epochs = int(selection["best_epoch"] or len(selection["train_loss"]))
-        all_rows = np.arange(X_net.shape[0])
-        refit_settings = dataclasses.replace(settings, max_epochs=epochs, patience=None)
-        net, refit = self._train_rows(
-            X_net,
-            Y,
-            all_rows,
-            all_rows[:0],
-            n_outputs,
-            refit_settings,
-            seed,
-            None if run_dir is None else run_dir / "refit",
-        )
-        history = {
-            **selection,
-            "refit_train_loss": refit["train_loss"],
-            "schedule": {**selection["schedule"], **refit["schedule"], "refit": True},
-        }
-        history["schedule"]["selected_epochs"] = epochs
-        history["schedule"]["selection_epochs_run"] = len(selection["train_loss"])
-        return net, history
-
     def _train_rows(
         self,
         X_net: NDArray[np.float32],
         Y: NDArray[Any],
         train_rows: NDArray[np.intp],
         val_rows: NDArray[np.intp],
+        *,
         n_outputs: int,
         settings: Settings,
         seed: int,
@@ -1063,6 +1014,51 @@ class CNNClassifier(ClassifierMixin, _CNNBase):  # type: ignore[misc]
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
         return tags
+
+
+def _select_and_refit(
+    train: Callable[..., tuple[SpectralCNN, dict[str, Any]]],
+    train_rows: NDArray[np.intp],
+    val_rows: NDArray[np.intp],
+    settings: Settings,
+    run_dir: Path | None,
+) -> tuple[SpectralCNN, dict[str, Any]]:
+    """Choose the number of epochs on the validation rows, then train on every row.
+
+    The selection run trains on ``train_rows`` under the full schedule and early
+    stopping; its best epoch E becomes the length of the refit, which trains a network
+    built from the same seed on all rows for E epochs with the schedule laid over those E
+    epochs (one-cycle compressed), and keeps the last weights: the learning rate has
+    annealed when training ends. With checkpoints, the runs keep theirs in ``select/``
+    and ``refit/``; ``selection.json`` marks a finished selection, so a resumed fit goes
+    straight on with the refit.
+
+    Args:
+        train: ``train(rows, val_rows, settings=..., run_dir=...)`` trains one network
+            (``_CNNBase._train_rows`` with the data, outputs and seed bound).
+        train_rows: Rows of the selection run.
+        val_rows: Its validation rows.
+        settings: The fit's settings.
+        run_dir: The member's checkpoint folder, or None.
+    """
+    selection_file = None if run_dir is None else run_dir / SELECTION_FILE
+    if settings.resume and selection_file is not None and selection_file.is_file():
+        selection = json.loads(selection_file.read_text(encoding="utf-8"))
+    else:
+        select_dir = None if run_dir is None else run_dir / "select"
+        _, selection = train(train_rows, val_rows, settings=settings, run_dir=select_dir)
+        if selection_file is not None:
+            atomic_write_text(selection_file, json.dumps(selection))
+    epochs = int(selection["best_epoch"] or len(selection["train_loss"]))
+    all_rows = np.sort(np.concatenate([train_rows, val_rows]))
+    refit_settings = dataclasses.replace(settings, max_epochs=epochs, patience=None)
+    refit_dir = None if run_dir is None else run_dir / "refit"
+    net, refit = train(all_rows, all_rows[:0], settings=refit_settings, run_dir=refit_dir)
+    schedule = {**selection["schedule"], **refit["schedule"], "refit": True}
+    schedule["selected_epochs"] = epochs
+    schedule["selection_epochs_run"] = len(selection["train_loss"])
+    history = {**selection, "refit_train_loss": refit["train_loss"], "schedule": schedule}
+    return net, history
 
 
 def _with_replay(
