@@ -218,6 +218,8 @@ def render(results: dict[str, Any]) -> str:
         "epoch and the peak learning rate by its square root; the CPU keeps batch 32 and "
         "its rate. Predictions run in float32 without autocast or TF32 on both.",
     ]
+    if results.get("note"):
+        lines += ["", results["note"]]
     return "\n".join(lines) + "\n"
 
 
@@ -230,9 +232,12 @@ def main() -> None:
     parser.add_argument("--skip-accuracy", action="store_true")
     parser.add_argument("--json", type=Path, help="also save the measurements here")
     parser.add_argument("--render", type=Path, help="write the docs from this JSON only")
+    parser.add_argument("--note", default="", help="a sentence added under the tables")
     args = parser.parse_args()
     if args.render:
-        update_section("bench_gpu", render(json.loads(args.render.read_text())))
+        results = json.loads(args.render.read_text())
+        results["note"] = args.note or results.get("note", "")
+        update_section("bench_gpu", render(results))
         return
     import torch
 
@@ -243,6 +248,7 @@ def main() -> None:
             f"GPU: {torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none'}"
         ),
         "date": time.strftime("%Y-%m-%d"),
+        "note": args.note,
     }
     devices = ["cpu"]
     if not args.cpu_only and torch.cuda.is_available():
