@@ -418,6 +418,15 @@ nirsoil C change (+6 %) is within the seed-to-seed spread seen before (0.02-0.04
 price is training time: about twice the epochs (geeves 10-fold: 958 s against 144 s before,
 on a machine loaded about 5x more than that earlier run, so the ratio is not the cost).
 
+Variant tried after the run, not adopted: no selection at all, every training row for a fixed
+60-epoch one-cycle schedule (the issue's replica; `val_fraction: 0, max_epochs: 60`, command
+`specsoil -q cv --data geeves --folds 10 --seed 0 --config fixed60.yaml` and the nirsoil
+split). RMSE geeves clay / silt / sand / total C: 7.54 / 5.80 / 8.43 / 0.515 (refit: 7.48 /
+5.97 / 8.55 / 0.538); nirsoil N / C / CEC: 0.624 / 0.521 / 3.53 (refit: 0.601 / 0.552 / 3.47),
+at 40 % of the refit's training time. Better on four of seven targets and worse on three, one
+seed, and measured on the outer folds, which must not pick a default; an inner-CV comparison
+on the training rows (three seeds) is the next step before changing it.
+
 **Recurrent and attention networks (issue 12.5).** `lstm1d`, `gru1d` and `transformer1d` take
 cnn1d's three channels and training (refit included) at a peak rate of 1e-3; one seed, nirsoil
 only (geeves not run in this session: at 300-600 s per nirsoil fit on the loaded machine, its
