@@ -37,11 +37,14 @@ class TestRegistry:
             "cnn1d2d",
             "cnn2d",
             "cubist",
+            "gru1d",
+            "lstm1d",
             "mbl",
             "plsr",
             "rf",
             "seed_cnn",
             "svr",
+            "transformer1d",
         ]
         assert set(available_recipes()) <= set(RECIPES)
 
@@ -181,4 +184,7 @@ def _small(name):
         "cnn1d2d": cnn,
         "cnn2d": cnn,
         "seed_cnn": cnn,
+        "lstm1d": cnn,
+        "gru1d": cnn,
+        "transformer1d": cnn,
     }.get(name, {})

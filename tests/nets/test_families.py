@@ -20,11 +20,14 @@ EXPECTED_MODELS = {
     "cnn1d2d",
     "cnn2d",
     "convnet",
+    "gru1d",
     "inception1d",
     "lenet5",
     "lenet5_2d",
+    "lstm1d",
     "resnet1d",
     "seed_cnn",
+    "transformer1d",
     "vgg1d",
 }
 
@@ -263,3 +266,33 @@ class TestDeepFamilies:
             SpecsoilError, match=r"nperseg=32 must be <= the number of bands \(20\)"
         ):
             create_model("cnn1d2d", n_outputs=1, input_shape=(1, 20))
+
+
+class TestSequenceNetworks:
+    @pytest.mark.parametrize("name", ["lstm1d", "gru1d"])
+    def test_recurrence_runs_on_a_quarter_of_the_bands(self, name):
+        model = create_model(name, n_outputs=1, input_shape=(3, 2000), hidden=8)
+        rnn = next(m for m in model.modules() if isinstance(m, nn.LSTM | nn.GRU))
+        assert rnn.bidirectional
+        steps = {}
+        rnn.register_forward_hook(lambda m, args, out: steps.update(n=args[0].shape[1]))
+        model.eval()(torch.randn(2, 3, 2000))
+        assert steps["n"] == 500  # the stride-4 stem: 2,000 bands -> 500 steps
+        assert model.num_features == 16  # both directions
+
+    def test_transformer_tokens_are_patches(self):
+        model = create_model("transformer1d", n_outputs=2, input_shape=(1, 210), patch_size=8)
+        assert model.blocks[0].n_patches == 27  # ceil(210 / 8), the end padded
+        encoder_layers = [m for m in model.modules() if isinstance(m, nn.MultiheadAttention)]
+        assert len(encoder_layers) == 3
+
+    def test_heads_must_divide_width(self):
+        with pytest.raises(SpecsoilError, match=r"heads \(3\) must divide width \(64\)"):
+            create_model("transformer1d", n_outputs=1, input_shape=(1, 64), heads=3)
+
+    @pytest.mark.parametrize("name", ["lstm1d", "gru1d", "transformer1d"])
+    def test_field_covers_the_whole_spectrum(self, name):
+        from specsoil.nets import shape_report
+
+        rows = shape_report(create_model(name, n_outputs=1, input_shape=(1, 300)))
+        assert rows[-1].receptive_field is None  # "all": the features see every band

@@ -24,16 +24,21 @@ from specsoil.nets import (
 )
 
 
+def _first(output):
+    """A layer's output tensor; recurrent and attention layers return a tuple."""
+    return output[0] if isinstance(output, tuple) else output
+
+
 def _leaf_outputs(model, shape):
     """Output shapes of every leaf module call, collected here with separate hooks."""
     seen = []
     names = {id(m): n for n, m in model.named_modules()}
     handles = [
         m.register_forward_hook(
-            lambda mod, args, out: seen.append((names[id(mod)], tuple(out.shape[1:])))
+            lambda mod, args, out: seen.append((names[id(mod)], tuple(_first(out).shape[1:])))
         )
         for m in model.modules()
-        if next(m.children(), None) is None
+        if next(m.children(), None) is None or isinstance(m, nn.MultiheadAttention)
     ]
     model.eval()
     with torch.no_grad():

@@ -69,3 +69,23 @@ class TestMakeLoader:
         assert sizes == [3, 3]  # a batch of 1 would break BatchNorm
         sizes = [len(y) for _, y in make_loader(X, Y, batch_size=3, shuffle=False, seed=0)]
         assert sizes == [3, 3, 1]
+
+
+class TestDeviceLoader:
+    def test_batches_equal_the_host_loader(self):
+        """Cutting whole batches from device tensors gives the same batches, same order."""
+        X = np.arange(70 * 3, dtype=np.float32).reshape(70, 1, 3)
+        Y = np.arange(70, dtype=np.float32).reshape(70, 1)
+        for shuffle in (True, False):
+            host = make_loader(X, Y, batch_size=16, shuffle=shuffle, seed=4)
+            cut = make_loader(X, Y, batch_size=16, shuffle=shuffle, seed=4, device="cpu")
+            for _ in range(2):  # two epochs: the shuffles follow the same generator
+                for (xa, ya), (xb, yb) in zip(host, cut, strict=True):
+                    np.testing.assert_array_equal(xa.numpy(), xb.numpy())
+                    np.testing.assert_array_equal(ya.numpy(), yb.numpy())
+
+    def test_drops_a_last_batch_of_one(self):
+        X = np.zeros((33, 1, 4), dtype=np.float32)
+        Y = np.zeros((33, 1), dtype=np.float32)
+        loader = make_loader(X, Y, batch_size=16, shuffle=True, seed=0, device="cpu")
+        assert [len(x) for x, _ in loader] == [16, 16]

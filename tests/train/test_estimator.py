@@ -360,6 +360,231 @@ class TestCheckpoints:
         assert out == ""
         assert err == ""
 
+    def test_last_checkpoint_every_epoch_and_resume_where_it_stopped(
+        self, band_task, tmp_path, monkeypatch
+    ):
+        """A run interrupted at epoch k resumes at epoch k, not at the last best epoch."""
+        import pytorch_lightning as pl
+
+        from specsoil.train import _engine
+
+        X, y = band_task
+        saved_epochs: list[int] = []
+
+        class Interrupt(pl.Callback):
+            def __init__(self, at):
+                self.at = at
+
+            def on_train_epoch_start(self, trainer, pl_module):
+                last = tmp_path / "last.ckpt"
+                if trainer.current_epoch > 0:
+                    # Tensors, numbers and strings only: loadable with pickling off.
+                    state = torch.load(last, weights_only=True, map_location="cpu")
+                    saved_epochs.append(int(state["epoch"]))
+                if trainer.current_epoch == self.at:
+                    raise KeyboardInterrupt
+
+        own = _engine.trainer_kwargs
+
+        def with_interrupt(at):
+            def trainer_kwargs(*args, **kwargs):
+                out = own(*args, **kwargs)
+                out["callbacks"] = [*out["callbacks"], Interrupt(at)]
+                return out
+
+            return trainer_kwargs
+
+        params = {**FAST, "max_epochs": 8, "patience": None, "checkpoint_dir": tmp_path}
+        monkeypatch.setattr(_engine, "trainer_kwargs", with_interrupt(5))
+        with pytest.raises(SystemExit):  # Lightning's answer to KeyboardInterrupt
+            CNNRegressor(**params).fit(X, y)
+        assert saved_epochs == [0, 1, 2, 3, 4]  # written after every epoch, best or not
+        assert not list(tmp_path.glob(".*.tmp"))  # checkpoints are renamed into place
+
+        started: list[int] = []
+        monkeypatch.setattr(_engine, "trainer_kwargs", with_interrupt(-1))
+        from specsoil.train._module import SpectralLightningModule
+
+        monkeypatch.setattr(
+            SpectralLightningModule,
+            "on_train_epoch_start",
+            lambda self: started.append(self.current_epoch),
+            raising=False,
+        )
+        resumed = CNNRegressor(**params, resume=True).fit(X, y)
+        assert started == [5, 6, 7]
+        assert len(resumed.history_["train_loss"]) == 8
+        uninterrupted = CNNRegressor(**{**params, "checkpoint_dir": None}).fit(X, y)
+        # The epochs before the interruption are the ones an uninterrupted run has (random
+        # streams are not checkpointed, so later epochs differ slightly).
+        np.testing.assert_allclose(
+            resumed.history_["train_loss"][:5], uninterrupted.history_["train_loss"][:5], rtol=1e-5
+        )
+        assert (tmp_path / "best.ckpt").is_file()
+
+
+class TestRefit:
+    def test_chooses_epochs_then_trains_every_row_to_the_end(self, band_task, monkeypatch):
+        X, y = band_task
+        from specsoil.train import _engine
+
+        runs = []
+        own = _engine.train_network
+
+        def spy(net, train_loader, val_loader, **kwargs):
+            runs.append((len(train_loader.dataset), val_loader is not None, kwargs["settings"]))
+            return own(net, train_loader, val_loader, **kwargs)
+
+        monkeypatch.setattr(_estimator, "train_network", spy)
+        model = CNNRegressor(**FAST, max_epochs=15, patience=3, refit=True).fit(X, y)
+        (n_select, validated, select), (n_refit, refit_validated, refit) = runs
+        chosen = model.best_epoch_
+        assert validated
+        assert not refit_validated
+        assert n_select == len(X) - len(model.validation_indices_)
+        assert n_refit == len(X)  # the validation rows are trained on too
+        assert select.max_epochs == 15
+        assert select.patience == 3
+        # The refit's schedule is laid over the chosen epochs, and it runs all of them.
+        assert refit.max_epochs == chosen
+        assert refit.patience is None
+        assert len(model.history_["refit_train_loss"]) == chosen
+        assert model.schedule_ == {
+            "lr_schedule": "onecycle",
+            "schedule_epochs": chosen,
+            "epochs_run": chosen,
+            "batch_size": 16,
+            "lr": 1e-3,
+            "refit": True,
+            "selected_epochs": chosen,
+            "selection_epochs_run": len(model.history_["train_loss"]),
+        }
+        # The selection run's best epoch is the refit length.
+        val = model.history_["val_loss"]
+        assert chosen == int(np.nanargmin(val)) + 1
+
+    def test_without_validation_rows_nothing_to_choose(self, band_task):
+        X, y = band_task
+        model = CNNRegressor(**FAST, max_epochs=3, val_fraction=0.0, refit=True).fit(X, y)
+        assert model.schedule_["refit"] is False
+        assert model.best_epoch_ == 3
+        assert "refit_train_loss" not in model.history_
+
+    def test_saved_state_keeps_the_schedule(self, band_task):
+        import pickle
+
+        X, y = band_task
+        model = CNNRegressor(**FAST, max_epochs=4, patience=2, refit=True).fit(X, y)
+        loaded = pickle.loads(pickle.dumps(model))
+        assert loaded.schedule_ == model.schedule_
+        assert loaded.best_epoch_ == model.best_epoch_
+        np.testing.assert_array_equal(loaded.predict(X[:5]), model.predict(X[:5]))
+
+    def test_resume_after_the_selection_goes_on_with_the_refit(self, band_task, tmp_path):
+        X, y = band_task
+        params = {**FAST, "max_epochs": 6, "patience": 2, "refit": True, "checkpoint_dir": tmp_path}
+        first = CNNRegressor(**params).fit(X, y)
+        selection = json.loads((tmp_path / "selection.json").read_text())
+        assert selection["best_epoch"] == first.best_epoch_
+        for name in ("select/last.ckpt", "refit/last.ckpt", "select/best.ckpt"):
+            assert (tmp_path / name).is_file(), name
+        (tmp_path / "select" / "last.ckpt").unlink()  # a resume must not need it
+        again = CNNRegressor(**params, resume=True).fit(X, y)
+        assert again.schedule_ == first.schedule_
+        np.testing.assert_array_equal(again.predict(X[:5]), first.predict(X[:5]))
+
+    def test_logs_the_schedule(self, band_task, caplog):
+        X, y = band_task
+        with caplog.at_level("INFO", logger="specsoil.train"):
+            CNNRegressor(**FAST, max_epochs=3, patience=2, refit=True).fit(X, y)
+        records = [r.schedule for r in caplog.records if hasattr(r, "schedule")]
+        assert len(records) == 1
+        assert records[0]["module"] == "seed_cnn"
+        assert records[0]["refit"] is True
+        assert records[0]["n_rows"] == len(X)
+
+
+class TestCPUPathUnchanged:
+    def test_same_predictions_as_before_the_gpu_path(self, band_task):
+        """Stored before the GPU path existed (seed 0, 4 epochs, CPU): CPU fits must not move.
+
+        The tolerance allows for other CPUs' rounding, not for any change of the training.
+        """
+        X, y = band_task
+        model = CNNRegressor(**FAST, max_epochs=4).fit(X, y)
+        assert model.best_epoch_ == 4
+        np.testing.assert_allclose(
+            model.history_["train_loss"],
+            [1.0035189390182495, 0.959047257900238, 0.8850081562995911, 0.8449355363845825],
+            rtol=1e-4,
+        )
+        np.testing.assert_allclose(
+            model.predict(X[:5]),
+            [11.32247166, 11.19711379, 11.42753197, 11.29447765, 11.44673661],
+            rtol=1e-5,
+        )
+        assert model.schedule_["batch_size"] == 16
+        assert model.schedule_["lr"] == 1e-3
+
+    def test_device_resident_data_path_trains_the_same(self, band_task, monkeypatch):
+        """The GPU's data path (tensors cut a batch at a time), run on the CPU, changes
+        nothing: same batches in the same order, so the same model."""
+        X, y = band_task
+        host = CNNRegressor(**FAST, max_epochs=3).fit(X, y)
+        monkeypatch.setattr(_estimator, "data_device", lambda settings: "cpu")
+        resident = CNNRegressor(**FAST, max_epochs=3).fit(X, y)
+        assert resident.history_["train_loss"] == host.history_["train_loss"]
+        np.testing.assert_array_equal(resident.predict(X), host.predict(X))
+
+
+def _cuda():
+    return torch.cuda.is_available()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _cuda(), reason="needs a CUDA device")
+class TestGPU:
+    def test_gpu_and_cpu_predictions_agree(self, band_task):
+        """Trained in bf16 mixed precision on the GPU; predicted in float32 on both."""
+        X, y = band_task
+        params = {**FAST, "device": "cuda", "precision": "bf16-mixed", "max_epochs": 5}
+        model = CNNRegressor(**params).fit(X, y)
+        on_gpu = model.predict(X)
+        assert next(model.module_.parameters()).device.type == "cpu"  # kept on the CPU
+        on_cpu = model.set_params(device="cpu").predict(X)
+        assert np.max(np.abs(on_gpu - on_cpu)) <= 1e-4 * model.target_scale_[0]
+
+    def test_gpu_training_keeps_data_on_the_device_and_scales_the_batch(self):
+        rng = np.random.default_rng(0)
+        X = rng.normal(size=(4096, 64)).astype(np.float32)
+        y = X[:, 10] - X[:, 40]
+        model = CNNRegressor(
+            **{**FAST, "device": "cuda", "max_epochs": 2, "val_fraction": 0.0}
+        ).fit(X, y)
+        # 4,096 rows at batch 16: x16 leaves 16 steps of 256; lr x 4.
+        assert model.schedule_["batch_size"] == 256
+        assert model.schedule_["lr"] == pytest.approx(4e-3)
+
+    def test_onnx_parity_of_a_gpu_trained_model(self, tmp_path):
+        pytest.importorskip("onnxruntime")
+        from specsoil.data import load_dataset
+        from specsoil.export import OnnxModel, export_onnx
+        from specsoil.models import SpectralModel
+
+        table = load_dataset("nirsoil")
+        model = SpectralModel.fit(
+            table,
+            ["C_iso_pct"],
+            recipe="cnn1d",
+            params={"max_epochs": 3, "device": "cuda", "precision": "bf16-mixed"},
+        )
+        path = export_onnx(model, tmp_path / "model.onnx")
+        torch_pred = model.predict(table)
+        onnx_pred = OnnxModel.load(path).predict(table)
+        scale = float(np.nanstd(torch_pred))
+        worst = float(np.max(np.abs(torch_pred - onnx_pred)))
+        assert worst <= 1e-4 * scale
+
 
 class TestSklearnContract:
     def test_clone_and_params(self):

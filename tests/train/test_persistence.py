@@ -75,3 +75,29 @@ class TestPersistence:
         loaded = _skops_round_trip(model, tmp_path / "unfitted.skops")
         assert loaded.get_params() == model.get_params()
         assert not hasattr(loaded, "module_")
+
+
+class TestScheduleIsKept:
+    def test_skops_keeps_best_epoch_and_schedule(self, band_task, tmp_path):
+        X, y = band_task
+        model = CNNRegressor(**{**FAST, "max_epochs": 4}, patience=2, refit=True).fit(X, y)
+        loaded = _skops_round_trip(model, tmp_path / "m.skops")
+        assert loaded.schedule_ == model.schedule_
+        assert loaded.best_epoch_ == model.best_epoch_
+
+    def test_model_manifest_records_the_network_training(self, geeves_small, tmp_path):
+        import json
+
+        from specsoil.models import SpectralModel
+
+        model = SpectralModel.fit(
+            geeves_small,
+            ["clay_pct"],
+            recipe="seed_cnn",
+            params={"max_epochs": 3, "patience": 2, "refit": True},
+        )
+        final = model.pipeline[-1]
+        manifest = json.loads((model.save(tmp_path / "m") / "manifest.json").read_text())
+        network = manifest["training"]["network"]
+        assert network == {"best_epoch": final.best_epoch_, "schedule": final.schedule_}
+        assert network["schedule"]["refit"] is True

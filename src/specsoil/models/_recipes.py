@@ -183,6 +183,9 @@ _CNN1D_PARAMS: dict[str, Any] = {
     # it is left off: seed-to-seed differences are about 0.02-0.04 R² here.
     "lr": 3e-3,
     "weight_decay": 1e-3,
+    # Early stopping only chooses the number of epochs; the model is then retrained on all
+    # rows to the end of a one-cycle schedule of that length (issue 12.1, bench_cnn).
+    "refit": True,
 }
 _RECIPES.update(
     {
@@ -208,6 +211,22 @@ _RECIPES.update(
             "two-branch CNN: 1D on the spectrum, 2D on its spectrogram",
             _CNN_PREPROCESSING,
         ),
+        # Recurrent and attention networks (issue 12.5) on cnn1d's channels and training;
+        # the peak rate is lower (1e-3): recurrences and attention diverged more readily.
+        **{
+            name: _cnn_recipe(
+                name,
+                f"{description} over the band sequence, on cnn1d's channels",
+                _CNN1D_PREPROCESSING,
+                wrap=_with_channels,
+                **{**_CNN1D_PARAMS, "lr": 1e-3},
+            )
+            for name, description in (
+                ("lstm1d", "bidirectional LSTM after a strided conv stem"),
+                ("gru1d", "bidirectional GRU after a strided conv stem"),
+                ("transformer1d", "transformer encoder on 8-band patches"),
+            )
+        },
     }
 )
 # What `specsoil cv` (and so `make demo`) runs without --model: the classic recipes and the

@@ -166,6 +166,7 @@ class SpectralModel:
                 )
             pipeline.fit(X, Y)
         summary = _training_summary(table, targets, Y)
+        summary.update(_network_training(pipeline))
         if calibration is not None:
             summary["conformal"] = {
                 "method": calibration.method,
@@ -689,6 +690,16 @@ def target_statistics(targets: Sequence[str], Y: NDArray[np.float64]) -> dict[st
             "max": float(column.max()) if column.size else None,
         }
     return per_target
+
+
+def _network_training(pipeline: Any) -> dict[str, Any]:
+    """For a network recipe, the epochs kept and the schedule trained with (CNNRegressor)."""
+    final = pipeline
+    while isinstance(final, Pipeline):
+        final = final[-1]
+    if not hasattr(final, "schedule_"):
+        return {}
+    return {"network": {"best_epoch": final.best_epoch_, "schedule": final.schedule_}}
 
 
 def _training_summary(

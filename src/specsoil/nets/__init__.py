@@ -1,4 +1,7 @@
-"""Convolutional networks for spectra and spectrograms (needs torch: ``specsoil[cnn]``).
+"""Neural networks for spectra and spectrograms (needs torch: ``specsoil[cnn]``).
+
+Convolutional families, plus recurrent (``lstm1d``, ``gru1d``) and attention
+(``transformer1d``) networks over the band sequence.
 
 Networks are built from :class:`ConvBlock` and :class:`Head` specs, checked by shape
 inference before any layer exists, and registered by name::
@@ -15,7 +18,7 @@ layer that imports torch at import time; the training engine (``specsoil.train``
 on it.
 """
 
-from specsoil.nets import _families
+from specsoil.nets import _families, _sequence
 from specsoil.nets._base import ConvNet, SpectralCNN
 from specsoil.nets._blocks import (
     ACTIVATIONS,
@@ -45,8 +48,9 @@ from specsoil.nets._report import (
     shape_report,
     trace_fields,
 )
+from specsoil.nets._sequence import RecurrentNet, TransformerNet
 
-del _families  # imported for its registrations
+del _families, _sequence  # imported for their registrations
 
 __all__ = [
     "ACTIVATIONS",
@@ -62,9 +66,11 @@ __all__ = [
     "LayerRow",
     "ModelInfo",
     "ReceptiveField",
+    "RecurrentNet",
     "ResidualBlock",
     "SpectralCNN",
     "TracedLayer",
+    "TransformerNet",
     "TwoBranchCNN",
     "conv_block_output_shape",
     "create_model",

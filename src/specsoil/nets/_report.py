@@ -93,6 +93,10 @@ class TracedLayer:
 
 _INPUT_FIELD = ReceptiveField(start=0, jump=1, size=1)
 _GLOBAL_LAYERS = (
+    # Recurrences and attention relate every position of the sequence to every other.
+    nn.LSTM,
+    nn.GRU,
+    nn.MultiheadAttention,
     nn.Flatten,
     nn.Linear,
     nn.AdaptiveAvgPool1d,
@@ -193,6 +197,26 @@ class _FieldTracker(TorchFunctionMode):
         return out
 
 
+# Layers reported as one: attention calls its output projection functionally, so that
+# sub-module never runs on its own.
+_OPAQUE_LAYERS = (nn.MultiheadAttention,)
+
+
+def report_layers(model: nn.Module) -> list[nn.Module]:
+    """The layers the report has a row for: leaves, and opaque layers (not their insides)."""
+    inside: set[int] = set()
+    layers: list[nn.Module] = []
+    for module in model.modules():
+        if id(module) in inside:
+            continue
+        if isinstance(module, _OPAQUE_LAYERS):
+            inside.update(id(m) for m in module.modules())
+            layers.append(module)
+        elif next(module.children(), None) is None:
+            layers.append(module)
+    return layers
+
+
 def trace_fields(model: nn.Module, x: torch.Tensor) -> list[TracedLayer]:
     """Run ``x`` through ``model`` and give every leaf layer call's output and field.
 
@@ -206,7 +230,8 @@ def trace_fields(model: nn.Module, x: torch.Tensor) -> list[TracedLayer]:
         x: A batch of network inputs.
 
     Returns:
-        One entry per leaf layer call that returns a tensor, in execution order.
+        One entry per leaf layer call that returns a tensor (or a tuple led by one, as
+        recurrent and attention layers do), in execution order.
     """
     names = {id(module): name for name, module in model.named_modules()}
     fields: dict[int, tuple[torch.Tensor, ReceptiveField]] = {id(x): (x, _INPUT_FIELD)}
@@ -219,10 +244,12 @@ def trace_fields(model: nn.Module, x: torch.Tensor) -> list[TracedLayer]:
         after = _layer_field(module, before)
         for tensor in _tensors(output):
             fields[id(tensor)] = (tensor, after)
-        if isinstance(output, torch.Tensor):
-            traced.append(TracedLayer(names[id(module)], module, output, after))
+        # Recurrent and attention layers return (sequence output, state or weights).
+        first = output[0] if isinstance(output, tuple) and output else output
+        if isinstance(first, torch.Tensor):
+            traced.append(TracedLayer(names[id(module)], module, first, after))
 
-    leaves = [m for m in model.modules() if next(m.children(), None) is None]
+    leaves = report_layers(model)
     handles = [leaf.register_forward_hook(hook) for leaf in leaves]
     was_training = model.training
     try:
@@ -311,7 +338,9 @@ def shape_report(
     dummy = dummy.to(reference.device)
     rows = [row("input", "Input", dummy, 0, _INPUT_FIELD)]
     for layer in trace_fields(model, dummy):
-        n_params = sum(p.numel() for p in layer.module.parameters(recurse=False))
+        # An opaque layer owns its sub-modules' parameters (attention's output projection).
+        opaque = isinstance(layer.module, _OPAQUE_LAYERS)
+        n_params = sum(p.numel() for p in layer.module.parameters(recurse=opaque))
         rows.append(
             row(layer.name, type(layer.module).__name__, layer.output, n_params, layer.field)
         )

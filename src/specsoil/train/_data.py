@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -78,6 +78,7 @@ def make_loader(
     shuffle: bool,
     seed: int,
     pin_memory: bool = False,
+    device: str | None = None,
 ) -> DataLoader[tuple[object, ...]]:
     """A single-process DataLoader over in-memory tensors.
 
@@ -92,6 +93,9 @@ def make_loader(
         shuffle: Reshuffle every epoch (training) or not (validation).
         seed: Seed of the shuffling generator.
         pin_memory: Page-lock batches for faster copies to a GPU.
+        device: Copy X and Y to this torch device once and cut every batch there (one
+            indexing per batch instead of one copy per sample); None keeps them in host
+            memory.
 
     Returns:
         The loader.
@@ -99,7 +103,20 @@ def make_loader(
     import torch
     from torch.utils.data import DataLoader, TensorDataset
 
-    dataset = TensorDataset(torch.from_numpy(X), torch.from_numpy(Y))
+    class BatchedTensors(TensorDataset):
+        """Tensors cut a whole batch at a time (``DataLoader`` calls ``__getitems__``)."""
+
+        def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, ...]:
+            rows = torch.as_tensor(indices, device=self.tensors[0].device)
+            return tuple(tensor[rows] for tensor in self.tensors)
+
+    dataset: TensorDataset
+    if device is not None:
+        X_t, Y_t = torch.from_numpy(X).to(device), torch.from_numpy(Y).to(device)
+        dataset = BatchedTensors(X_t, Y_t)
+        pin_memory = False  # the tensors are already on the device
+    else:
+        dataset = TensorDataset(torch.from_numpy(X), torch.from_numpy(Y))
     # A last training batch of one sample would break BatchNorm ("expected more than 1 value
     # per channel"); drop it instead (it is a different sample each epoch when shuffled).
     drop_last = shuffle and len(X) > batch_size and len(X) % batch_size == 1
@@ -113,4 +130,10 @@ def make_loader(
         drop_last=drop_last,
         num_workers=0,
         pin_memory=pin_memory,
+        collate_fn=_whole_batch if device is not None else None,
     )
+
+
+def _whole_batch(batch: Any) -> Any:
+    """The collate step of a dataset that returns whole batches: nothing left to do."""
+    return batch

@@ -10,7 +10,10 @@ of ``CNNRegressor.finetune`` and ``CNNRegressor.fit_stream`` live in ``_finetune
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
+import logging
 import math
 import numbers
 import os
@@ -33,11 +36,16 @@ from specsoil._errors import SpecsoilError
 from specsoil.train._data import inner_split, make_loader, network_input
 from specsoil.train._engine import (
     RUN_FILE,
+    SELECTION_FILE,
     Settings,
     bool_param,
     check_settings,
+    data_device,
+    full_float32,
     inference_device,
     pin_memory,
+    run_schedule,
+    scaled_for_device,
     seeded,
     torch_threads,
     train_network,
@@ -49,6 +57,8 @@ if TYPE_CHECKING:
     from torch import nn
 
     from specsoil.nets import SpectralCNN
+
+logger = logging.getLogger(__name__)
 
 FINETUNE_STRATEGIES: tuple[str, ...] = ("head", "partial", "full")
 FINETUNE_BATCHNORM: tuple[str, ...] = ("frozen", "adapt")
@@ -103,6 +113,8 @@ class _CNNBase(BaseEstimator):  # type: ignore[misc]
     patience: int | None
     val_fraction: float
     lr_schedule: str
+    # A class default, so models saved before the parameter existed still load and clone.
+    refit: bool = False
     augment: dict[str, float] | None
     n_ensemble: int
     device: str
@@ -215,6 +227,10 @@ class _CNNBase(BaseEstimator):  # type: ignore[misc]
         )
         best = [int(h.pop("best_epoch") or len(h["train_loss"])) for h in histories]
         self.best_epoch_: int | list[int] = best[0] if single else best
+        schedules = [h.pop("schedule") for h in histories]
+        self.schedule_: dict[str, Any] | list[dict[str, Any]] = (
+            schedules[0] if single else schedules
+        )
         self.validation_indices_: NDArray[np.intp] | list[NDArray[np.intp]] = (
             validation[0] if single else validation
         )
@@ -281,6 +297,51 @@ class _CNNBase(BaseEstimator):  # type: ignore[misc]
                 f"{val_rows.size} for early stopping; got {train_rows.size} "
                 "(give more rows or val_fraction=0)"
             )
+        run_dir = self._run_dir(settings, member)
+        if settings.refit and tuning is None and val_rows.size > 0:
+            train = functools.partial(self._train_rows, X_net, Y, n_outputs=n_outputs, seed=seed)
+            net, history = _select_and_refit(train, train_rows, val_rows, settings, run_dir)
+        else:
+            net, history = self._train_rows(
+                X_net,
+                Y,
+                train_rows,
+                val_rows,
+                n_outputs=n_outputs,
+                settings=settings,
+                seed=seed,
+                run_dir=run_dir,
+                tuning=tuning,
+                member=member,
+            )
+        if tuning is not None:
+            net.requires_grad_(True)  # a fine-tuned network looks like any fitted one
+        schedule = {"module": settings.module, "n_rows": int(X_net.shape[0]), **history["schedule"]}
+        # The record rides along for benchmarks (bench_cnn: the epochs each CV fit chose).
+        logger.info("%s", _describe_schedule(schedule), extra={"schedule": schedule})
+        # finetune's body runs one frame deeper (in _finetune.finetune); warn at the same place.
+        self._warn_if_diverged(history, settings, stacklevel=4 if tuning is None else 5)
+        return net, history, val_rows
+
+    def _train_rows(
+        self,
+        X_net: NDArray[np.float32],
+        Y: NDArray[Any],
+        train_rows: NDArray[np.intp],
+        val_rows: NDArray[np.intp],
+        *,
+        n_outputs: int,
+        settings: Settings,
+        seed: int,
+        run_dir: Path | None,
+        tuning: _Tuning | None = None,
+        member: int = 0,
+    ) -> tuple[SpectralCNN, dict[str, Any]]:
+        """Build a network from ``seed`` and train it on ``train_rows`` (one Lightning run).
+
+        Early stopping watches ``val_rows`` when there are any. The history gains a
+        ``"schedule"`` entry: what the run trained with on its device.
+        """
         validate = val_rows.size > 0
         frozen: tuple[str, ...] = ()
         backbone_lr_factor = 1.0
@@ -305,9 +366,11 @@ class _CNNBase(BaseEstimator):  # type: ignore[misc]
                 )
                 backbone_lr_factor = tuning.block_lr_factor
             pin = pin_memory(settings)
+            on = data_device(settings)
             X_train, Y_train = X_net[train_rows], Y[train_rows]
             if tuning is not None and tuning.replay_X is not None:
                 X_train, Y_train = _with_replay(X_train, Y_train, tuning)
+            settings = scaled_for_device(settings, int(X_train.shape[0]))
             train_loader = make_loader(
                 X_train,
                 Y_train,
@@ -315,6 +378,7 @@ class _CNNBase(BaseEstimator):  # type: ignore[misc]
                 shuffle=True,
                 seed=seed,
                 pin_memory=pin,
+                device=on,
             )
             val_loader = (
                 make_loader(
@@ -324,6 +388,7 @@ class _CNNBase(BaseEstimator):  # type: ignore[misc]
                     shuffle=False,
                     seed=seed,
                     pin_memory=pin,
+                    device=on,
                 )
                 if validate
                 else None
@@ -335,15 +400,12 @@ class _CNNBase(BaseEstimator):  # type: ignore[misc]
                 task=self._task,
                 settings=settings,
                 seed=seed,
-                run_dir=self._run_dir(settings, member),
+                run_dir=run_dir,
                 frozen=frozen,
                 backbone_lr_factor=backbone_lr_factor,
             )
-        if tuning is not None:
-            net.requires_grad_(True)  # a fine-tuned network looks like any fitted one
-        # finetune's body runs one frame deeper (in _finetune.finetune); warn at the same place.
-        self._warn_if_diverged(history, settings, stacklevel=4 if tuning is None else 5)
-        return net, history, val_rows
+        history["schedule"] = run_schedule(settings, history)
+        return net, history
 
     def _warn_if_diverged(
         self, history: Mapping[str, Any], settings: Settings, *, stacklevel: int = 4
@@ -368,17 +430,26 @@ class _CNNBase(BaseEstimator):  # type: ignore[misc]
         device = torch.device(inference_device(self.device))
         batch = max(int(self.batch_size), _MIN_PREDICT_BATCH)
         outputs: list[NDArray[np.float64]] = []
-        with torch_threads(self.num_threads), torch.inference_mode():
+        # Plain float32 on the module itself (no trainer, no autocast, no TF32), so a model
+        # trained in mixed precision on a GPU predicts what the CPU and the ONNX graph do.
+        with torch_threads(self.num_threads), torch.inference_mode(), full_float32():
             for net in self._members():
-                net.to(device).eval()
-                chunks = []
-                for start in range(0, X_net.shape[0], batch):
-                    x = torch.from_numpy(X_net[start : start + batch]).to(device)
-                    out = net(x).float()
-                    if self._task == "classification":
-                        out = torch.softmax(out, dim=1)
-                    chunks.append(out.cpu())
-                outputs.append(torch.cat(chunks).numpy().astype(np.float64))
+                stored = next(net.parameters())
+                home, weights = stored.device, stored.dtype
+                dtype = torch.float64 if weights == torch.float64 else torch.float32
+                net.to(device=device, dtype=dtype).eval()
+                try:
+                    chunks = []
+                    for start in range(0, X_net.shape[0], batch):
+                        x = torch.from_numpy(X_net[start : start + batch])
+                        out = net(x.to(device=device, dtype=dtype))
+                        if self._task == "classification":
+                            out = torch.softmax(out, dim=1)
+                        chunks.append(out.double().cpu())
+                finally:
+                    # The fitted network stays where (and as what) it was kept.
+                    net.to(device=home, dtype=weights)
+                outputs.append(torch.cat(chunks).numpy())
         return np.asarray(np.mean(outputs, axis=0), dtype=np.float64)
 
     # ------------------------------------------------------------------ persistence
@@ -450,6 +521,12 @@ class CNNRegressor(RegressorMixin, _CNNBase):  # type: ignore[misc]
         val_fraction: Fraction of the rows given to ``fit`` held out for early stopping, in
             [0, 1); 0 trains on all rows for ``max_epochs`` and keeps the last weights.
         lr_schedule: ``"onecycle"``, ``"cosine"``, ``"plateau"`` or ``"none"``.
+        refit: Use the validation rows only to choose the number of epochs (the best
+            epoch of a run under the schedule and early stopping), then train a network
+            from the same seed on every row for that many epochs, with the schedule laid
+            over them (one-cycle compressed), and keep its last weights. Training then
+            ends where the learning rate has annealed, on all the data; it costs about
+            twice the training. No effect with ``val_fraction=0``.
         augment: Training-time augmentation, e.g. ``{"offset": 0.01, "slope": 0.01,
             "multiplicative": 0.02, "noise": 0.002, "shift": 1.0}``: standard deviations in
             the units of X (shift in bands). Needs 2-D or 3-D X.
@@ -457,7 +534,12 @@ class CNNRegressor(RegressorMixin, _CNNBase):  # type: ignore[misc]
         standardize_targets: Standardise each target before training (recommended: it
             balances targets in different units and keeps the learning rate meaningful).
         device: ``"auto"`` (a CUDA GPU when there is one, else CPU), ``"cpu"``, ``"gpu"``,
-            ``"cuda"`` or ``"mps"``.
+            ``"cuda"`` or ``"mps"``. Training on one CUDA GPU keeps the data on the GPU
+            and multiplies the batch by the largest power of two up to 32 that leaves 16
+            steps per epoch, and the learning rate by its square root (``schedule_``
+            records both); CPU training uses ``batch_size`` and ``lr`` as given.
+            Predictions run in full float32 without autocast (no TF32) on any device,
+            whatever ``precision`` trained, so they do not depend on the device.
         precision: ``"auto"`` (``"bf16-mixed"``, or ``"16-mixed"`` where bf16 is not
             supported, on a GPU; ``"32-true"`` on CPU) or a Lightning precision string.
         deterministic: Ask torch for deterministic algorithms (slower on GPU). Seeds alone
@@ -485,8 +567,16 @@ class CNNRegressor(RegressorMixin, _CNNBase):  # type: ignore[misc]
         history_: ``{"epoch", "train_loss", "val_loss"}`` lists, one entry per epoch (losses
             on standardised targets; ``val_loss`` is empty without validation), or a list
             of such dicts for an ensemble.
-        best_epoch_: The 1-based epoch whose weights were kept (or a list, per member).
-        validation_indices_: Rows of the ``fit`` data used for early stopping (or a list).
+        best_epoch_: The 1-based epoch whose weights were kept (or a list, per member);
+            with ``refit``, the number of epochs chosen on the validation rows, which is
+            also the length of the refit on all rows.
+        schedule_: What training used, per member (a list for an ensemble):
+            ``lr_schedule``, ``schedule_epochs`` (the length the schedule was laid over),
+            ``epochs_run``, ``batch_size`` and peak ``lr`` (both as scaled on a GPU, see
+            ``device``) and ``refit``; with ``refit`` also ``selected_epochs`` and
+            ``selection_epochs_run`` (the length of the selection run).
+        validation_indices_: Rows of the ``fit`` data used for early stopping (or a list);
+            with ``refit`` they are used to choose the epochs and then trained on too.
         target_mean_: Per-target mean used for standardisation, shape (n_targets,).
         target_scale_: Per-target standard deviation used, shape (n_targets,).
         input_shape_: Shape of one network input, e.g. (1, L).
@@ -510,6 +600,7 @@ class CNNRegressor(RegressorMixin, _CNNBase):  # type: ignore[misc]
         patience: int | None = 10,
         val_fraction: float = 0.15,
         lr_schedule: str = "onecycle",
+        refit: bool = False,
         augment: dict[str, float] | None = None,
         n_ensemble: int = 1,
         standardize_targets: bool = True,
@@ -534,6 +625,7 @@ class CNNRegressor(RegressorMixin, _CNNBase):  # type: ignore[misc]
         self.patience = patience
         self.val_fraction = val_fraction
         self.lr_schedule = lr_schedule
+        self.refit = refit
         self.augment = augment
         self.n_ensemble = n_ensemble
         self.standardize_targets = standardize_targets
@@ -779,6 +871,8 @@ class CNNClassifier(ClassifierMixin, _CNNBase):  # type: ignore[misc]
         patience: Early-stopping patience in epochs, or None.
         val_fraction: Fraction of the ``fit`` rows held out for early stopping, in [0, 1).
         lr_schedule: ``"onecycle"``, ``"cosine"``, ``"plateau"`` or ``"none"``.
+        refit: Choose the number of epochs on the validation rows, then retrain on all
+            rows for that many epochs, as for ``CNNRegressor``.
         augment: Training-time augmentation (spectra only), as for ``CNNRegressor``.
         n_ensemble: Number of networks averaged.
         device: ``"auto"``, ``"cpu"``, ``"gpu"``, ``"cuda"`` or ``"mps"``.
@@ -798,6 +892,7 @@ class CNNClassifier(ClassifierMixin, _CNNBase):  # type: ignore[misc]
         module_: The trained network, or a list for an ensemble.
         history_: Per-epoch losses (cross-entropy), or a list per member.
         best_epoch_: The 1-based epoch whose weights were kept (or a list).
+        schedule_: What training used (a list for an ensemble), as for ``CNNRegressor``.
         validation_indices_: Rows of the ``fit`` data used for early stopping (or a list).
         input_shape_: Shape of one network input.
         n_features_in_: ``X.shape[1]`` seen in ``fit``.
@@ -817,6 +912,7 @@ class CNNClassifier(ClassifierMixin, _CNNBase):  # type: ignore[misc]
         patience: int | None = 10,
         val_fraction: float = 0.15,
         lr_schedule: str = "onecycle",
+        refit: bool = False,
         augment: dict[str, float] | None = None,
         n_ensemble: int = 1,
         device: str = "auto",
@@ -840,6 +936,7 @@ class CNNClassifier(ClassifierMixin, _CNNBase):  # type: ignore[misc]
         self.patience = patience
         self.val_fraction = val_fraction
         self.lr_schedule = lr_schedule
+        self.refit = refit
         self.augment = augment
         self.n_ensemble = n_ensemble
         self.device = device
@@ -919,6 +1016,51 @@ class CNNClassifier(ClassifierMixin, _CNNBase):  # type: ignore[misc]
         return tags
 
 
+def _select_and_refit(
+    train: Callable[..., tuple[SpectralCNN, dict[str, Any]]],
+    train_rows: NDArray[np.intp],
+    val_rows: NDArray[np.intp],
+    settings: Settings,
+    run_dir: Path | None,
+) -> tuple[SpectralCNN, dict[str, Any]]:
+    """Choose the number of epochs on the validation rows, then train on every row.
+
+    The selection run trains on ``train_rows`` under the full schedule and early
+    stopping; its best epoch E becomes the length of the refit, which trains a network
+    built from the same seed on all rows for E epochs with the schedule laid over those E
+    epochs (one-cycle compressed), and keeps the last weights: the learning rate has
+    annealed when training ends. With checkpoints, the runs keep theirs in ``select/``
+    and ``refit/``; ``selection.json`` marks a finished selection, so a resumed fit goes
+    straight on with the refit.
+
+    Args:
+        train: ``train(rows, val_rows, settings=..., run_dir=...)`` trains one network
+            (``_CNNBase._train_rows`` with the data, outputs and seed bound).
+        train_rows: Rows of the selection run.
+        val_rows: Its validation rows.
+        settings: The fit's settings.
+        run_dir: The member's checkpoint folder, or None.
+    """
+    selection_file = None if run_dir is None else run_dir / SELECTION_FILE
+    if settings.resume and selection_file is not None and selection_file.is_file():
+        selection = json.loads(selection_file.read_text(encoding="utf-8"))
+    else:
+        select_dir = None if run_dir is None else run_dir / "select"
+        _, selection = train(train_rows, val_rows, settings=settings, run_dir=select_dir)
+        if selection_file is not None:
+            atomic_write_text(selection_file, json.dumps(selection))
+    epochs = int(selection["best_epoch"] or len(selection["train_loss"]))
+    all_rows = np.sort(np.concatenate([train_rows, val_rows]))
+    refit_settings = dataclasses.replace(settings, max_epochs=epochs, patience=None)
+    refit_dir = None if run_dir is None else run_dir / "refit"
+    net, refit = train(all_rows, all_rows[:0], settings=refit_settings, run_dir=refit_dir)
+    schedule = {**selection["schedule"], **refit["schedule"], "refit": True}
+    schedule["selected_epochs"] = epochs
+    schedule["selection_epochs_run"] = len(selection["train_loss"])
+    history = {**selection, "refit_train_loss": refit["train_loss"], "schedule": schedule}
+    return net, history
+
+
 def _with_replay(
     X_local: NDArray[np.float32], Y_local: NDArray[Any], tuning: _Tuning
 ) -> tuple[NDArray[np.float32], NDArray[Any]]:
@@ -935,6 +1077,22 @@ def _with_replay(
     X = np.concatenate([*([X_local] * copies), replay_X])
     Y = np.concatenate([*([Y_local] * copies), replay_Y])
     return X, Y
+
+
+def _describe_schedule(schedule: Mapping[str, Any]) -> str:
+    """One line on how a network was trained, for the log."""
+    run = (
+        f"{schedule['module']}: {schedule['epochs_run']} epochs, {schedule['lr_schedule']} "
+        f"schedule over {schedule['schedule_epochs']}, batch {schedule['batch_size']}, "
+        f"peak lr {schedule['lr']:g}"
+    )
+    if not schedule["refit"]:
+        return run
+    return (
+        f"{run}, on all {schedule['n_rows']} rows; the {schedule['selected_epochs']} epochs "
+        f"were chosen on the validation rows (selection run: "
+        f"{schedule['selection_epochs_run']} epochs)"
+    )
 
 
 def _check_augment_input(settings: Settings, X_net: NDArray[np.float32]) -> None:

@@ -13,10 +13,12 @@ from typing import Any, Literal, cast
 
 import pytorch_lightning as pl
 import torch
+from lightning_fabric.utilities.types import _PATH
+from pytorch_lightning.plugins.io import TorchCheckpointIO
 from torch import nn
 from torch.nn import functional as F
 
-from specsoil._atomic import atomic_write_text
+from specsoil._atomic import atomic_path, atomic_write_text
 from specsoil.train._augment import SpectralAugmenter
 from specsoil.train._loss import masked_mse_loss
 from specsoil.train._quiet import quiet_lightning_process
@@ -293,3 +295,17 @@ class WorkerSetup(pl.Callback):
         self.__dict__.update(state)
         if not self.verbose:
             quiet_lightning_process()
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint writer, but the complete file is renamed into place.
+
+    A run killed while writing keeps its previous checkpoint, never a truncated one.
+    """
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: _PATH, storage_options: Any | None = None
+    ) -> None:
+        """Write ``checkpoint`` to a temporary file beside ``path``, then rename it."""
+        with atomic_path(Path(path)) as tmp:
+            torch.save(checkpoint, tmp)

@@ -20,7 +20,7 @@ from numpy.typing import ArrayLike, NDArray
 from torch.utils.data import DataLoader, IterableDataset
 
 from specsoil.nets import SpectralCNN
-from specsoil.train._engine import pin_memory, seeded, train_network
+from specsoil.train._engine import pin_memory, run_schedule, seeded, train_network
 from specsoil.train._estimator import CNNRegressor
 from specsoil.train._registry import create_net
 
@@ -66,8 +66,13 @@ class BatchStream(IterableDataset[tuple[torch.Tensor, torch.Tensor]]):
         self._epoch: Callable[[], int] = lambda: 0
 
     def bind_trainer(self, trainer: Any) -> None:
-        """Read the epoch from ``trainer.current_epoch`` (called by the training engine)."""
-        self._epoch = lambda: int(trainer.current_epoch)
+        """Read the epoch from the trainer (called by the training engine).
+
+        The count of epochs whose training has been processed names the epoch being run,
+        also on a run resumed from a checkpoint written at the end of an epoch, where
+        ``trainer.current_epoch`` still names the epoch that checkpoint closed.
+        """
+        self._epoch = lambda: int(trainer.fit_loop.epoch_progress.current.processed)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         # A generator: the caller's function runs when the first batch is requested, by
@@ -237,6 +242,7 @@ def fit_stream(
                 run_dir=estimator._run_dir(settings, i),
             )
         estimator._warn_if_diverged(history, settings, stacklevel=5)
+        history["schedule"] = run_schedule(settings, history)
         members.append(net)
         histories.append(history)
     no_rows = [np.arange(0) for _ in members]
