@@ -9,6 +9,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from specsoil._errors import SpecsoilError
 from specsoil.cli._common import (
     add_coordinate_flags,
     add_output_flags,
@@ -75,6 +76,8 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Run ``specsoil cv``."""
     config = load_config(args.config)
+    if args.folds is None and config.folds == 1:
+        raise SpecsoilError("folds must be at least 2 for K-fold CV; got 1 (from the config)")
     request = CVRequest(
         source=data_source(args, config),
         targets=tuple(args.target or config.targets),
