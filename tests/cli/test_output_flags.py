@@ -418,7 +418,7 @@ def test_an_interrupted_save_leaves_nothing(capsys, tmp_path, files, monkeypatch
     def interrupted(*args: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("specsoil.cli._train._write_cnn_pictures", interrupted)
+    monkeypatch.setattr("specsoil.ops._train.write_cnn_pictures", interrupted)
     out = tmp_path / "models" / "clay"
     status, _, stderr = run_cli(capsys, *COMMANDS["train"].argv(files), "--out", out)
     assert status == 130, stderr

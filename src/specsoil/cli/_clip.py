@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from specsoil._errors import SpecsoilError
-from specsoil.models import ClipBounds, check_clip
 
 CLIP_METAVAR = "TARGET=LOW:HIGH"
 
@@ -29,18 +28,19 @@ def add_clip_flag(parser: argparse.ArgumentParser, *, at_predict: bool = False) 
 
 
 def parse_clip(
-    texts: Sequence[str] | None, targets: Sequence[str], *, allow_open: bool = False
+    texts: Sequence[str] | None, *, allow_open: bool = False
 ) -> dict[str, tuple[float | None, float | None]]:
     """Parse ``--clip`` values into ``{target: (low, high)}``.
 
+    The operation checks the targets and the order of the bounds once it knows the model's
+    targets (:func:`specsoil.models.check_clip`).
+
     Args:
         texts: The option's values, e.g. ``["clay_pct=0:100", "oc=0:"]``.
-        targets: The targets the model predicts.
         allow_open: Accept ``TARGET=:`` (no bound: removes a stored one at predict).
 
     Raises:
-        SpecsoilError: For bad syntax, a number that does not parse, a target given twice
-            or unknown, or bounds that ``check_clip`` rejects.
+        SpecsoilError: For bad syntax, a number that does not parse, or a target given twice.
     """
     parsed: dict[str, tuple[float | None, float | None]] = {}
     for text in texts or []:
@@ -57,18 +57,7 @@ def parse_clip(
         if low is None and high is None and not allow_open:
             raise SpecsoilError(f"--clip {text!r}: give LOW, HIGH or both")
         parsed[target] = (low, high)
-    # Checks targets and order; open pairs pass through for merge_clip to drop.
-    check_clip(parsed, targets, source="--clip")
-    return {target: parsed[target] for target in targets if target in parsed}
-
-
-def merge_clip(
-    stored: Mapping[str, tuple[float | None, float | None]],
-    overrides: Mapping[str, tuple[float | None, float | None]],
-    targets: Sequence[str],
-) -> ClipBounds:
-    """The model's bounds with ``--clip`` at predict replacing those of the targets it names."""
-    return check_clip({**stored, **overrides}, targets, source="--clip")
+    return parsed
 
 
 def _number(text: str, option: str) -> float | None:

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from pandas.api.types import is_numeric_dtype
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from specsoil import _output_plan
+from specsoil import _output_plan, ops
 from specsoil._atomic import OutputKind
 from specsoil._errors import SpecsoilError
 from specsoil.cli._scan_flags import (
@@ -30,22 +30,16 @@ from specsoil.data import (
     DEFAULT_DATASET,
     SPECTRA_KINDS,
     CensoredPolicy,
-    Coordinates,
     SpectraKind,
     SpectraTable,
     is_scan_source,
     list_datasets,
     load_dataset,
-    read_coordinates,
 )
 from specsoil.library import load_data_source
-from specsoil.models import list_recipes, recipe_preprocessing
+from specsoil.ops import ModelSpec
 
 logger = logging.getLogger(__name__)
-
-# Fewer lab values than this cannot both calibrate and validate a model.
-MIN_TARGET_VALUES = 5
-
 
 # Off a terminal no line is folded: users grep the output and scripts parse it.
 UNWRAPPED_WIDTH = 1_000_000
@@ -60,6 +54,31 @@ def console() -> Console:
     if sys.stdout.isatty():
         return Console(highlight=False)
     return Console(highlight=False, width=UNWRAPPED_WIDTH, soft_wrap=True)
+
+
+@contextlib.contextmanager
+def progress_bar(label: str, *, quiet: bool) -> Iterator[ops.ProgressCallback]:
+    """A progress bar on stderr (none with --quiet), fed by an operation's progress callback.
+
+    The bar vanishes when the operation ends, leaving only the results on the screen.
+    """
+    with Progress(
+        TextColumn("{task.description:<24}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        disable=quiet,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(label, total=None)
+
+        def advance(update: ops.ProgressUpdate) -> None:
+            progress.update(
+                task, completed=update.done, total=update.total, description=update.description
+            )
+
+        yield advance
 
 
 def add_output_flags(parser: argparse.ArgumentParser, *, help: str) -> None:
@@ -98,7 +117,7 @@ def add_data_flags(
     """Add --data, --spectra-kind, --drop-invalid, --spectral-columns, --censored and more.
 
     The scan-folder flags come too, and the library filters unless ``library_filters`` is
-    False. ``load_data_from_args`` passes all of them to ``load_data``.
+    False. :func:`data_source` turns all of them into an operation's source.
     """
     default = "" if required else f"; default: the bundled {DEFAULT_DATASET!r} dataset"
     parser.add_argument(
@@ -268,16 +287,27 @@ def load_data(
     return loaded
 
 
-def load_data_from_args(args: argparse.Namespace) -> LoadedData:
-    """:func:`load_data` with the settings of :func:`add_data_flags` (predict, explain, map)."""
-    return load_data(
-        args.data,
-        spectra_kind=args.spectra_kind,
-        drop_invalid=args.drop_invalid,
+def _tuple_or_none(values: list[str] | None) -> tuple[str, ...] | None:
+    return tuple(values) if values else None
+
+
+def data_source(args: argparse.Namespace, config: RunConfig | None = None) -> ops.DataSource:
+    """The flags of :func:`add_data_flags` as an operation's source (flags win over ``config``)."""
+    base = config or RunConfig()
+    scans = scan_options(args, base)
+    return ops.DataSource(
+        data=args.data or base.data,
+        spectra_kind=args.spectra_kind or base.spectra_kind,
+        drop_invalid=args.drop_invalid or base.drop_invalid,
         spectral_columns=args.spectral_columns,
         censored=args.censored,
-        scans=scan_options(args),
-        **library_filters(args),
+        lab=scans.lab,
+        id_column=scans.id_column,
+        id_from_filename=scans.id_from_filename,
+        replicates=scans.replicates,
+        instrument=_tuple_or_none(getattr(args, "instrument", None)),
+        properties=_tuple_or_none(getattr(args, "property", None)),
+        where=_tuple_or_none(getattr(args, "where", None)),
     )
 
 
@@ -315,68 +345,12 @@ def resolve_targets(
     loaded: LoadedData, requested: Sequence[str] | None, config: RunConfig
 ) -> list[str]:
     """Targets from the flags, else the config, else the dataset's; checked against the table."""
-    targets = list(requested or config.targets or loaded.default_targets)
-    table = loaded.table
-    if not targets:
-        raise SpecsoilError(
-            f"{table.source}: say which property to model with --target; "
-            f"numeric columns: {table.target_choices()}"
-        )
-    available = table.numeric_columns()
-    for name in targets:
-        if name not in table.metadata.columns:
-            raise SpecsoilError(
-                f"{table.source}: unknown target {name!r}; available: {table.target_choices()}"
-            )
-        if name not in available and is_numeric_dtype(table.metadata[name]):
-            raise SpecsoilError(
-                f"{table.source}: {name!r} is an identifier, not a lab value; available: "
-                f"{table.target_choices()}"
-            )
-    # Fails early, naming the row and the value, on a column holding text.
-    values = table.targets(targets)
-    counts = np.isfinite(values).sum(axis=0)
-    for name, count in zip(targets, counts, strict=True):
-        if count < MIN_TARGET_VALUES:
-            raise SpecsoilError(
-                f"{table.source}: target {name!r} has {count} lab values; at least "
-                f"{MIN_TARGET_VALUES} are needed to calibrate a model"
-            )
-    return targets
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """A model to build: its name, recipe, preprocessing steps and estimator overrides."""
-
-    name: str
-    recipe: str
-    preprocessing: list[dict[str, Any]]
-    params: dict[str, Any]
+    return ops.resolve_targets(loaded, list(requested or config.targets))
 
 
 def resolve_models(names: Sequence[str], config: RunConfig) -> list[ModelSpec]:
     """Turn model names (recipes or config variants) into specs; unknown names list the choices."""
-    recipes = list_recipes()
-    specs = []
-    for name in names:
-        entry = config.models.get(name)
-        recipe = (entry.recipe if entry and entry.recipe else None) or name
-        if recipe not in recipes:
-            known = sorted(set(recipes) | set(config.models))
-            raise SpecsoilError(f"unknown model {name!r}; available models: {known}")
-        steps = entry.preprocessing if entry and entry.preprocessing is not None else None
-        specs.append(
-            ModelSpec(
-                name=name,
-                recipe=recipe,
-                preprocessing=[
-                    dict(s) for s in (steps if steps is not None else recipe_preprocessing(recipe))
-                ],
-                params=dict(entry.params) if entry else {},
-            )
-        )
-    return specs
+    return ops.resolve_models(names, config.models)
 
 
 def add_coordinate_flags(parser: argparse.ArgumentParser) -> None:
@@ -398,8 +372,3 @@ def add_coordinate_flags(parser: argparse.ArgumentParser) -> None:
         help="coordinate reference system of --x/--y as an EPSG code, e.g. EPSG:32755 for "
         "UTM zone 55S (default EPSG:4326, WGS84 longitude/latitude)",
     )
-
-
-def coordinates_from_flags(args: argparse.Namespace, table: SpectraTable) -> Coordinates:
-    """Read the coordinates named by :func:`add_coordinate_flags` from ``table``."""
-    return read_coordinates(table, x=args.x, y=args.y, crs=args.crs)

@@ -5,18 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from specsoil._errors import SpecsoilError
-from specsoil.cli._common import (
-    add_data_flags,
-    add_output_flags,
-    console,
-    load_data_from_args,
-    plan_output_folder,
-)
-from specsoil.explain import explain_model, top_regions, write_explanation
-from specsoil.models import SpectralModel
-
-DEFAULT_FOLDS = 5
+from specsoil.cli._common import add_data_flags, add_output_flags, console, data_source
+from specsoil.ops import ExplainRequest, run_explain
+from specsoil.ops._explain import DEFAULT_FOLDS
 
 
 def add_parser(commands: Any) -> argparse.ArgumentParser:
@@ -58,37 +49,21 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``specsoil explain``."""
-    if args.folds < 0 or args.folds == 1:
-        raise SpecsoilError(
-            f"--folds must be 0 (the saved model only) or at least 2; got {args.folds}"
-        )
-    out = plan_output_folder(args, "explain", args.model, args.data)
-    model = SpectralModel.load(args.model)
-    loaded = load_data_from_args(args)
-    explanation = explain_model(
-        model,
-        loaded.table,
+    request = ExplainRequest(
+        model=args.model,
+        source=data_source(args),
         folds=args.folds,
         window_nm=args.window_nm,
-        n_repeats=args.repeats,
-        n_steps=args.steps,
-        random_state=args.seed,
+        repeats=args.repeats,
+        steps=args.steps,
+        seed=args.seed,
+        out=args.out,
+        overwrite=args.overwrite,
     )
-    resolved = {
-        "model": str(args.model),
-        "data": loaded.table.source,
-        "folds": args.folds,
-        "window_nm": args.window_nm,
-        "repeats": args.repeats,
-        "steps": args.steps,
-        "seed": args.seed,
-    }
-    write_explanation(explanation, out, config=resolved)
+    outcome = run_explain(request)
     show = console()
-    for curve in explanation.curves:
-        peaks = ", ".join(
-            f"{r.peak_nm:g} nm" for r in top_regions(explanation.wavelengths, curve.mean, n=3)
-        )
-        show.print(f"{curve.target} ({curve.method}): top regions at {peaks or 'none'}")
-    show.print(f"importance of {model.name!r} written to {args.out}/")
+    for curve, peaks in outcome.peaks_nm.items():
+        shown = ", ".join(f"{peak:g} nm" for peak in peaks)
+        show.print(f"{curve}: top regions at {shown or 'none'}")
+    show.print(f"importance of {outcome.model_name!r} written to {args.out}/")
     return 0

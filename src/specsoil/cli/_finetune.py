@@ -5,25 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from specsoil._errors import SpecsoilError
-from specsoil.cli._common import (
-    add_output_flags,
-    add_run_flags,
-    console,
-    library_filters,
-    load_data,
-    plan_output_folder,
-    resolve_targets,
-)
-from specsoil.cli._scan_flags import scan_options
-from specsoil.cli._train import save_model_folder
+from specsoil.cli._common import add_output_flags, add_run_flags, console, data_source
 from specsoil.config import load_config
-from specsoil.models import (
-    FINETUNE_BATCHNORM,
-    FINETUNE_STRATEGIES,
-    SpectralModel,
-    finetune_model,
-)
+from specsoil.models import FINETUNE_BATCHNORM, FINETUNE_STRATEGIES
+from specsoil.ops import FinetuneRequest, run_finetune
 
 
 def add_parser(commands: Any) -> argparse.ArgumentParser:
@@ -79,71 +64,23 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``specsoil finetune``."""
-    if args.epochs is not None and args.epochs < 1:
-        raise SpecsoilError(f"--epochs must be at least 1; got {args.epochs}")
-    if args.lr is not None and not args.lr > 0:
-        raise SpecsoilError(f"--lr must be positive; got {args.lr}")
-    if not 0.0 < args.local_share < 1.0:
-        raise SpecsoilError(f"--local-share must be between 0 and 1; got {args.local_share}")
     config = load_config(args.config)
-    data = args.data or config.data
-    if data is None:
-        raise SpecsoilError("say which local spectra to fine-tune on with --data")
-    out = plan_output_folder(args, "model", args.base, data, args.replay, args.config)
-    base = SpectralModel.load(args.base)
-    loaded = load_data(
-        data,
-        spectra_kind=args.spectra_kind or config.spectra_kind,
-        drop_invalid=args.drop_invalid or config.drop_invalid,
-        spectral_columns=args.spectral_columns,
-        censored=args.censored,
-        scans=scan_options(args, config),
-        **library_filters(args),
-    )
-    # Without --target the base model's targets are kept, and so is its output layer.
-    targets = resolve_targets(loaded, args.target or config.targets or base.targets, config)
-    seed = args.seed if args.seed is not None else config.seed
-    replay = None
-    if args.replay is not None:
-        replay = load_data(
-            args.replay,
-            spectra_kind=args.spectra_kind or config.spectra_kind,
-            drop_invalid=args.drop_invalid or config.drop_invalid,
-            spectral_columns=args.spectral_columns,
-            censored=args.censored,
-        ).table
-    model = finetune_model(
-        base,
-        loaded.table,
-        targets,
+    request = FinetuneRequest(
+        base=args.base,
+        source=data_source(args, config),
+        targets=tuple(args.target or config.targets),
         strategy=args.strategy,
-        max_epochs=args.epochs,
+        epochs=args.epochs,
         lr=args.lr,
-        random_state=seed,
-        name=args.name,
         batchnorm=args.batchnorm,
-        replay=replay,
+        replay=args.replay,
         local_share=args.local_share,
+        name=args.name,
+        seed=args.seed if args.seed is not None else config.seed,
+        out=args.out,
+        overwrite=args.overwrite,
+        other_inputs=(args.config,) if args.config else (),
     )
-    resolved = {
-        "base": str(args.base),
-        "data": loaded.table.source,
-        "targets": targets,
-        "strategy": args.strategy,
-        "epochs": args.epochs,
-        "lr": args.lr,
-        "seed": seed,
-        "batchnorm": args.batchnorm,
-        "replay": None if replay is None else replay.source,
-        "local_share": args.local_share if replay is not None else None,
-    }
-    save_model_folder(model, out, loaded.table, resolved)
-    head = "new output layer" if model.training["finetune"]["new_head"] else "base output layer"
-    console().print(
-        f"fine-tuned {base.name!r} ({base.recipe}, {base.training.get('n_samples', '?')} "
-        f"samples) on {loaded.table.n_samples} local samples for {', '.join(targets)} "
-        f"({args.strategy}, {head}"
-        + (f", replaying {replay.n_samples} spectra" if replay is not None else "")
-        + f"); saved {model.name!r} to {args.out}/"
-    )
+    outcome = run_finetune(request)
+    console().print(f"{outcome.summary}; saved {outcome.model.name!r} to {args.out}/")
     return 0

@@ -3,29 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import logging
 from typing import Any
 
-import numpy as np
-import pandas as pd
-from numpy.typing import NDArray
-
-from specsoil._atomic import atomic_path
-from specsoil._errors import SpecsoilError
-from specsoil.cli._clip import add_clip_flag, merge_clip, parse_clip
-from specsoil.cli._common import (
-    add_data_flags,
-    add_output_flags,
-    console,
-    load_data_from_args,
-    plan_output_file,
-)
-from specsoil.data import SpectraTable
-from specsoil.export import OnnxModel
-from specsoil.models import DEFAULT_DOMAIN_CONFIDENCE, SpectralModel, describe_clip
-
-logger = logging.getLogger(__name__)
+from specsoil.cli._clip import add_clip_flag, parse_clip
+from specsoil.cli._common import add_data_flags, add_output_flags, console, data_source
+from specsoil.models import DEFAULT_DOMAIN_CONFIDENCE
+from specsoil.ops import PredictRequest, run_predict
 
 
 def add_parser(commands: Any) -> argparse.ArgumentParser:
@@ -65,74 +48,15 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``specsoil predict``."""
-    out = plan_output_file(args, args.model, args.data)
-    # An exported model runs on onnxruntime alone; a model directory needs the full stack.
-    model: SpectralModel | OnnxModel = (
-        OnnxModel.load(args.model)
-        if str(args.model).lower().endswith(".onnx")
-        else SpectralModel.load(args.model)
+    request = PredictRequest(
+        model=args.model,
+        source=data_source(args),
+        interval=args.interval,
+        domain_confidence=args.domain_confidence,
+        clip=parse_clip(args.clip, allow_open=True),
+        out=args.out,
+        overwrite=args.overwrite,
     )
-    if args.interval is not None and not 0.0 < args.interval < 1.0:
-        raise SpecsoilError(f"--interval must be between 0 and 1 (e.g. 0.9); got {args.interval}")
-    if isinstance(model, OnnxModel) and args.interval is not None:
-        raise SpecsoilError(
-            f"{args.model}: an ONNX export carries no conformal calibration, so --interval "
-            "is not available; predict with the model directory it was exported from"
-        )
-    if args.clip:
-        overrides = parse_clip(args.clip, model.targets, allow_open=True)
-        model = dataclasses.replace(model, clip=merge_clip(model.clip, overrides, model.targets))
-    loaded = load_data_from_args(args)
-    table = loaded.table
-    lower: NDArray[np.float64] | None = None
-    upper: NDArray[np.float64] | None = None
-    if isinstance(model, SpectralModel) and args.interval is not None:
-        predictions, lower, upper = model.predict_interval(table, args.interval)
-    else:
-        predictions = model.predict(table)
-    frame = pd.DataFrame({"sample_id": table.sample_ids.to_numpy()})
-    for j, target in enumerate(model.targets):
-        frame[target] = predictions[:, j]
-        if lower is not None and upper is not None:
-            frame[f"{target}_lower"] = lower[:, j]
-            frame[f"{target}_upper"] = upper[:, j]
-    note = _add_domain_columns(frame, model, table, args.domain_confidence)
-    with atomic_path(out) as tmp:
-        frame.to_csv(tmp, index=False)
-    interval = f" with {args.interval:g} intervals" if lower is not None else ""
-    if model.clip:
-        interval += f", clipped to {describe_clip(model.clip)}"
-    console().print(
-        f"predicted {', '.join(model.targets)}{interval} for {len(frame)} spectra with "
-        f"{model.name!r}; {note}; written to {args.out}"
-    )
+    outcome = run_predict(request)
+    console().print(f"{outcome.summary}; written to {args.out}")
     return 0
-
-
-def _add_domain_columns(
-    frame: pd.DataFrame, model: SpectralModel | OnnxModel, table: SpectraTable, confidence: float
-) -> str:
-    """Add ``in_domain``, ``hotelling_t2`` and ``q_residual`` where the model has a domain.
-
-    Returns:
-        A short note on the outcome for the closing message.
-    """
-    if isinstance(model, OnnxModel):
-        logger.warning(
-            "an ONNX export carries no applicability domain: no in_domain column (predict "
-            "with the model directory it was exported from to get one)"
-        )
-        return "no applicability domain"
-    if model.domain is None:
-        logger.warning(
-            "model %r carries no applicability domain (streamed, fine-tuned or trained by an "
-            "older specsoil): no in_domain column; retrain with specsoil train to get one",
-            model.name,
-        )
-        return "no applicability domain"
-    assessment = model.assess_domain(table, confidence=confidence)
-    frame["in_domain"] = assessment.in_domain
-    frame["hotelling_t2"] = assessment.hotelling_t2
-    frame["q_residual"] = assessment.q_residual
-    outside = int((~assessment.in_domain).sum())
-    return f"{outside} outside the applicability domain"
