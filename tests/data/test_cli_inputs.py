@@ -28,7 +28,7 @@ def raw() -> pd.DataFrame:
 
 def cv(capsys: pytest.CaptureFixture[str], path: Path, *argv: str) -> tuple[int, str]:
     out = path.parent / "report"
-    status = main(["cv", "--data", str(path), "--out", str(out), *FAST, *argv])
+    status = main(["cv", "--data", str(path), "--out", str(out), "--overwrite", *FAST, *argv])
     captured = capsys.readouterr()
     assert "Traceback" not in captured.err
     return status, captured.err
@@ -143,7 +143,10 @@ def test_excel_workbook_exits_2(capsys, tmp_path):
         archive.writestr("xl/workbook.xml", "<workbook/>")
     status, err = cv(capsys, path, "--target", "clay_pct")
     assert status == 2
-    assert "is an Excel workbook, not a CSV table; save the sheet as CSV" in err
+    assert (
+        "is an Excel workbook, not a CSV table; save it as CSV, or pass it as a lab sheet "
+        "with --lab" in err
+    )
 
 
 def test_long_header_field(capsys, raw, tmp_path):
