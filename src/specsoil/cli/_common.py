@@ -17,13 +17,7 @@ from rich.console import Console
 from specsoil import _output_plan
 from specsoil._atomic import OutputKind
 from specsoil._errors import SpecsoilError
-from specsoil.cli._scan_flags import (
-    ScanOptions,
-    add_scan_flags,
-    read_scan_data,
-    refuse_scan_flags,
-    scan_options,
-)
+from specsoil.cli._scan_flags import add_scan_flags, scan_options
 from specsoil.config import RunConfig, load_config
 from specsoil.data import (
     CENSORED_POLICIES,
@@ -31,13 +25,14 @@ from specsoil.data import (
     SPECTRA_KINDS,
     CensoredPolicy,
     Coordinates,
+    DataRead,
+    ScanOptions,
     SpectraKind,
     SpectraTable,
-    is_scan_source,
-    list_datasets,
-    load_dataset,
+    list_readers,
+    log_scan_report,
     read_coordinates,
-    read_spectra,
+    read_data,
 )
 from specsoil.models import list_recipes, recipe_preprocessing
 
@@ -93,17 +88,25 @@ def run_inputs(args: argparse.Namespace) -> list[str | None]:
 
 
 def add_data_flags(parser: argparse.ArgumentParser, *, required: bool = False) -> None:
-    """Add the data flags: --data, --spectra-kind, --drop-invalid, --spectral-columns, --censored.
+    """Add --data, --format, the table flags and the scan-file flags.
 
-    ``load_data`` takes the same settings: pass ``spectral_columns=args.spectral_columns``
-    and ``censored=args.censored`` along.
+    The table flags are --spectra-kind, --drop-invalid, --spectral-columns and --censored;
+    :func:`load_data_from_args` reads them all.
     """
     default = "" if required else f"; default: the bundled {DEFAULT_DATASET!r} dataset"
     parser.add_argument(
         "--data",
         required=required,
-        help="spectra table (CSV/TSV, optionally .gz, or Parquet) or a bundled dataset name"
-        + default,
+        help="spectra table (CSV/TSV, optionally .gz, or Parquet), scan files (a folder, glob, "
+        ".zip or instrument file) or a bundled dataset name" + default,
+    )
+    parser.add_argument(
+        "--format",
+        dest="data_format",
+        metavar="NAME",
+        type=_format_name,
+        help="read --data with this reader instead of recognising its format (see "
+        "'specsoil formats')",
     )
     parser.add_argument(
         "--spectra-kind",
@@ -161,6 +164,7 @@ def load_run(args: argparse.Namespace) -> Run:
         spectral_columns=args.spectral_columns,
         censored=args.censored,
         scans=scans,
+        format=args.data_format,
     )
     return Run(
         config=config,
@@ -190,38 +194,36 @@ def load_data(
     spectral_columns: str | None = None,
     censored: CensoredPolicy = "missing",
     scans: ScanOptions | None = None,
+    format: str | None = None,
 ) -> LoadedData:
-    """Read ``data`` (a path or bundled dataset name); ``None`` means the default dataset.
+    """Read ``data`` with :func:`specsoil.data.read_data` and log what was read.
 
-    Scan files (a folder, glob, zip or instrument file) go through ``read_scans`` with the
-    ``scans`` options and its report is logged; tables go through ``read_spectra``.
+    ``None`` means the default bundled dataset; see ``read_data`` for the sources taken.
     """
-    bundled = {info.name: info for info in list_datasets()}
-    options = scans or ScanOptions()
-    if data is not None and not (data in bundled and not Path(data).exists()):
-        if is_scan_source(data):
-            result = read_scan_data(data, spectra_kind, options)
-            describe_table(result.table)
-            return LoadedData(result.table, notes=result.report.lines())
-        refuse_scan_flags(data, options)
-    if data is None or (data in bundled and not Path(data).exists()):
-        name = data or DEFAULT_DATASET
-        info = bundled[name]
-        table = load_dataset(name)
-        logger.info("data: bundled dataset %r (%s)", name, info.title)
-        loaded = LoadedData(table, tuple(info.targets), info.split_column, name)
-    else:
-        kind: SpectraKind | None = spectra_kind  # type: ignore[assignment]
-        table = read_spectra(
-            data,
-            spectra_kind=kind,
-            drop_invalid=drop_invalid,
-            spectral_columns=spectral_columns,
-            censored=censored,
-        )
-        loaded = LoadedData(table)
+    kind: SpectraKind | None = spectra_kind  # type: ignore[assignment]
+    read = read_data(
+        data,
+        spectra_kind=kind,
+        drop_invalid=drop_invalid,
+        spectral_columns=spectral_columns,
+        censored=censored,
+        format=format,
+        scans=scans,
+    )
+    loaded = loaded_data(read)
     describe_table(loaded.table)
     return loaded
+
+
+def loaded_data(read: DataRead) -> LoadedData:
+    """What the commands need of a :class:`DataRead`, its scan report logged."""
+    if read.scan_report is not None:
+        log_scan_report(read.scan_report)
+    info = read.dataset
+    if info is None:
+        return LoadedData(read.table, notes=list(read.notes))
+    logger.info("data: bundled dataset %r (%s)", info.name, info.title)
+    return LoadedData(read.table, tuple(info.targets), info.split_column, info.name)
 
 
 def load_data_from_args(args: argparse.Namespace) -> LoadedData:
@@ -233,7 +235,18 @@ def load_data_from_args(args: argparse.Namespace) -> LoadedData:
         spectral_columns=args.spectral_columns,
         censored=args.censored,
         scans=scan_options(args),
+        format=args.data_format,
     )
+
+
+def _format_name(name: str) -> str:
+    """``--format``: a registered reader name; anything else stops argparse (exit 2)."""
+    names = [reader.name for reader in list_readers()]
+    if name not in names:
+        raise argparse.ArgumentTypeError(
+            f"unknown format {name!r}; formats: {', '.join(names)} (see 'specsoil formats')"
+        )
+    return name
 
 
 def describe_table(table: SpectraTable) -> None:

@@ -97,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
         spectral_columns=args.spectral_columns,
         censored=args.censored,
         scans=scan_options(args, config),
+        format=args.data_format,
     )
     # Without --target the base model's targets are kept, and so is its output layer.
     targets = resolve_targets(loaded, args.target or config.targets or base.targets, config)
