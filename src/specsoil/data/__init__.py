@@ -28,6 +28,7 @@ from specsoil.data._readers import convert_to_parquet, read_spectra, write_spect
 from specsoil.data._registry import (
     FORMAT_ROLES,
     AnyReader,
+    FileFormat,
     FormatRole,
     ImageReader,
     Reader,
@@ -104,6 +105,7 @@ __all__ = [
     "DataRead",
     "DataSourceOpener",
     "DatasetInfo",
+    "FileFormat",
     "FormatRole",
     "ImageReader",
     "ImageTags",

@@ -44,11 +44,11 @@ _BUILTIN_MODULES = (
 
 
 @runtime_checkable
-class Reader(Protocol):
-    """Reads one instrument file format into :class:`RawSpectra`.
+class FileFormat(Protocol):
+    """What every registered reader has, whatever it reads.
 
     Attributes:
-        name: Short format name (``"asd"``, ``"opus"``), used in messages and ``--format``.
+        name: Short format name (``"asd"``, ``"csv"``), used in messages and ``--format``.
         description: One line for ``specsoil formats``.
         suffixes: Lower-case file suffixes this format usually has (may be empty when the
             format is recognised by content alone, as OPUS's ``.0``, ``.1``, ``.001`` are).
@@ -62,22 +62,19 @@ class Reader(Protocol):
         """True when the first bytes of the file (up to 4 kB) look like this format."""
         ...
 
+
+@runtime_checkable
+class Reader(FileFormat, Protocol):
+    """Reads one instrument file format into :class:`RawSpectra`."""
+
     def read(self, path: Path) -> RawSpectra:
         """Read the file; raise SpecsoilError naming the file and byte offset or line."""
         ...
 
 
 @runtime_checkable
-class TableReader(Protocol):
+class TableReader(FileFormat, Protocol):
     """Opens one spectra table format for reading in row batches (see ``read_spectra``)."""
-
-    name: str
-    description: str
-    suffixes: tuple[str, ...]
-
-    def sniff(self, head: bytes, path: Path) -> bool:
-        """True when the first bytes of the file look like this format."""
-        ...
 
     def open_table(
         self, path: Path, *, batch_rows: int, spectral_columns: str | None
@@ -87,16 +84,8 @@ class TableReader(Protocol):
 
 
 @runtime_checkable
-class ImageReader(Protocol):
+class ImageReader(FileFormat, Protocol):
     """Finds the band wavelengths of one image cube format from the tags GDAL exposes."""
-
-    name: str
-    description: str
-    suffixes: tuple[str, ...]
-
-    def sniff(self, head: bytes, path: Path) -> bool:
-        """True when the first bytes of the file look like this format."""
-        ...
 
     def band_wavelengths(self, tags: ImageTags) -> tuple[NDArray[np.float64], str] | None:
         """Band centres in nm in band order and where they came from, or None."""
