@@ -106,9 +106,9 @@ def child(strategy: str, path: str) -> None:
     started = time.perf_counter()
     shape: tuple[int, ...] = ()
     if strategy.startswith("read_spectra"):
-        from specsoil.data import _readers
+        from specsoil.data import _tables
 
-        _readers._THREADS = strategy == "read_spectra_threads"
+        _tables._THREADS = strategy == "read_spectra_threads"
         shape = read_spectra(path).X.shape
     elif strategy in ("pandas_chunked", "pandas_whole", "pyarrow_whole"):
         with open(path, encoding="utf-8") as handle:
@@ -142,9 +142,9 @@ def child(strategy: str, path: str) -> None:
 
 
 def _threads_default() -> str:
-    from specsoil.data import _readers
+    from specsoil.data import _tables
 
-    return "on" if _readers._THREADS else "off"
+    return "on" if _tables._THREADS else "off"
 
 
 def run_child(strategy: str, path: Path) -> dict:

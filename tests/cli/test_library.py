@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from specsoil.cli import main
-from specsoil.data import load_dataset, read_spectra, write_parquet
+from specsoil.data import load_dataset, read_spectra, write_spectra_parquet
 
 GEEVES_SMALL = Path(__file__).resolve().parents[1] / "data" / "fixtures" / "geeves_small.csv"
 
@@ -25,7 +25,7 @@ def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, s
 @pytest.fixture
 def geeves_parquet(tmp_path):
     path = tmp_path / "geeves.parquet"
-    write_parquet(load_dataset("geeves"), path)
+    write_spectra_parquet(load_dataset("geeves"), path)
     return path
 
 

@@ -250,11 +250,9 @@ def no_work(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError("the work started before the output was checked")
 
     for target in (
-        "specsoil.cli._common.load_data_source",
-        "specsoil.cli._common.read_scan_data",
-        "specsoil.cli._common.load_dataset",
+        "specsoil.ops._inputs.read_data",
         "specsoil.cli._map_image.map_image",
-        "specsoil.cli._convert.convert_to_parquet",
+        "specsoil.cli._convert.write_spectra_parquet",
         "specsoil.cli._synth.write_synthetic",
     ):
         monkeypatch.setattr(target, started)

@@ -143,7 +143,10 @@ def test_excel_workbook_exits_2(capsys, tmp_path):
         archive.writestr("xl/workbook.xml", "<workbook/>")
     status, err = cv(capsys, path, "--target", "clay_pct")
     assert status == 2
-    assert "is an Excel workbook, not a CSV table; save the sheet as CSV" in err
+    assert (
+        "is an Excel workbook, not a CSV table; save it as CSV, or pass it as a lab sheet "
+        "with --lab" in err
+    )
 
 
 def test_long_header_field(capsys, raw, tmp_path):

@@ -321,8 +321,10 @@ class TestBadFiles:
         with pytest.raises(SpecsoilError, match=r"nope\.csv: no such file"):
             read_spectra(tmp_path / "nope.csv")
 
-    def test_directory(self, tmp_path):
-        with pytest.raises(SpecsoilError, match="is a directory"):
+    def test_folder_without_scans(self, tmp_path):
+        # A folder is read as scan files; one without any says so.
+        (tmp_path / "notes.txt").write_text("not a spectrum\n")
+        with pytest.raises(SpecsoilError, match=r"no readable scans \(1 files looked at: .*notes"):
             read_spectra(tmp_path)
 
     @pytest.mark.parametrize("content", ["", "\n\n"])

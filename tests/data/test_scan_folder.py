@@ -19,7 +19,9 @@ import specsoil.data._scan_folder as scan_folder_module
 from specsoil._errors import SpecsoilError
 from specsoil.cli import main
 from specsoil.data import (
+    ScanOptions,
     default_sample_id,
+    read_data,
     read_lab_sheet,
     read_scan,
     read_scans,
@@ -185,13 +187,52 @@ def test_library_spectra_become_samples(instruments):
     assert np.isfinite(result.table.X).all()
 
 
+def zipped_folder(folder: Path, archive: Path) -> Path:
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                zipped.write(path, path.relative_to(folder).as_posix())
+    return archive
+
+
+class TestReadData:
+    """read_spectra and read_data take a folder, a glob or a zip of scans as well as tables."""
+
+    def test_read_spectra_on_folder_glob_and_zip(self, scan_folder, tmp_path, caplog):
+        expected = read_scans(scan_folder).table
+        with caplog.at_level("INFO", logger="specsoil.data._scan_folder"):
+            from_folder = read_spectra(scan_folder)
+        assert "24 scan files read" in caplog.text  # the report is logged
+        np.testing.assert_array_equal(from_folder.X, expected.X)
+        assert from_folder.spectra_kind == "reflectance-percent"
+        assert not from_folder.kind_detected
+        from_glob = read_spectra(str(scan_folder / "**" / "*.sig"))
+        assert list(from_glob.metadata["sample_id"]) == ["soil10", "soil11"]
+        from_zip = read_spectra(zipped_folder(scan_folder, tmp_path / "scans.zip"))
+        assert sorted(from_zip.metadata["sample_id"]) == sorted(expected.metadata["sample_id"])
+        with pytest.raises(SpecsoilError, match=r"spectra_kind .* applies to tables"):
+            read_spectra(scan_folder, spectra_kind="reflectance")
+
+    def test_read_data_joins_the_lab_sheet_from_a_zip(self, scan_folder, tmp_path):
+        lab = write_lab(tmp_path / "lab.csv")
+        archive = zipped_folder(scan_folder, tmp_path / "scans.zip")
+        read = read_data(archive, scans=ScanOptions(lab=str(lab), id_column="sample"))
+        assert read.scan_report is not None
+        assert read.scan_report.samples_without_lab == ("soil11",)
+        assert read.table.metadata.set_index("sample_id").loc["soil03", "clay"] == 17.5
+        assert read.notes == tuple(read.scan_report.lines())
+
+    def test_format_forces_the_reader(self, instruments, tmp_path):
+        renamed = copy(instruments, "sed/a_0001.sed", tmp_path / "plot7_00001.dat")
+        table = read_spectra(renamed, format="sed")
+        assert list(table.metadata["sample_id"]) == ["plot7"]
+        with pytest.raises(SpecsoilError, match=r"plot7_00001\.dat"):
+            read_spectra(renamed, format="sig")
+
+
 class TestZip:
     def test_zip_reads_like_the_folder(self, scan_folder, tmp_path):
-        archive = tmp_path / "scans.zip"
-        with zipfile.ZipFile(archive, "w") as zipped:
-            for path in sorted(scan_folder.rglob("*")):
-                if path.is_file():
-                    zipped.write(path, path.relative_to(scan_folder).as_posix())
+        archive = zipped_folder(scan_folder, tmp_path / "scans.zip")
         from_zip = read_scans(archive).table
         from_folder = read_scans(scan_folder).table
         np.testing.assert_array_equal(
@@ -238,6 +279,18 @@ class TestBadInput:
         lab.write_text("code,clay\nx,1\n")
         with pytest.raises(SpecsoilError, match="say which column holds the sample ids"):
             read_lab_sheet(lab, None)
+
+    def test_asd_without_white_reference_says_what_it_holds(self, instruments, tmp_path):
+        # A version-1 file (no reference section) built from the v6 file's header and target.
+        raw = bytearray((instruments / "asd" / "v6sample00000.asd").read_bytes()[:17692])
+        raw[:3] = b"ASD"
+        (tmp_path / "plot1_00000.asd").write_bytes(bytes(raw))
+        with pytest.raises(
+            SpecsoilError,
+            match=r"plot1_00000\.asd: byte 17692: .* holds only the target's dn .*Export "
+            "reflectance",
+        ):
+            read_scans(tmp_path)
 
     def test_radiance_scan_is_refused(self, instruments, tmp_path):
         lines = (instruments / "sed" / "1116037_00041.sed").read_text().splitlines()
@@ -290,15 +343,25 @@ class TestCommandLine:
         assert "1 lab rows have no scans: row 13 (soil99)" in captured.err
         table = read_spectra(out)
         assert table.n_samples == 12
+        # The file records what the scans held, not "absorbance (declared)".
+        assert table.spectra_kind == "reflectance-percent"
+        assert not table.kind_detected
+        assert "scan files hold reflectance-percent" in table.kind_reason
+        scans = read_scans(scan_folder, lab=lab, id_column="sample").table
+        np.testing.assert_array_equal(table.X, scans.X)
         assert {"sample_id", "clay", "n_replicates", "replicate_spread", "instrument"} <= set(
             table.metadata.columns
         )
 
-    def test_cv_straight_from_the_scan_folder(self, scan_folder, tmp_path, capsys):
+    @pytest.mark.parametrize("packed", ["folder", "zip"])
+    def test_cv_straight_from_the_scan_folder(self, scan_folder, tmp_path, capsys, packed):
         lab = write_lab(tmp_path / "lab.csv")
         out = tmp_path / "cv"
+        data = scan_folder
+        if packed == "zip":
+            data = zipped_folder(scan_folder, tmp_path / "scans.zip")
         model = ["--target", "clay", "--model", "plsr", "--folds", "3", "--out", str(out)]
-        status = main(["cv", *scan_flags(scan_folder, lab), *model])
+        status = main(["cv", *scan_flags(data, lab), *model])
         captured = capsys.readouterr()
         assert status == 0, captured.err
         metrics = json.loads((out / "metrics.json").read_text())
@@ -338,5 +401,23 @@ class TestCommandLine:
     def test_formats_lists_the_readers(self, capsys):
         assert main(["formats"]) == 0
         out = capsys.readouterr().out
-        for name in ("sig", "sed", "jcamp", "envi-sli"):
+        for name in ("sig", "sed", "jcamp", "envi-sli", "csv", "parquet", "envi-image", "geotiff"):
             assert name in out
+        assert "tables" in out
+        assert "image cubes" in out
+
+    def test_format_flag(self, scan_folder, tmp_path, capsys):
+        out = ["--out", str(tmp_path / "o.parquet")]
+        with pytest.raises(SystemExit) as stopped:  # argparse refuses it before any work
+            main(["convert", "--data", str(scan_folder), "--format", "xls", *out])
+        assert stopped.value.code == 2
+        assert "unknown format 'xls'; formats: asd, csv," in capsys.readouterr().err
+        # Forced to read every file as SVC, the .sed scans fail, naming the file.
+        status = main(["convert", "--data", str(scan_folder / "day1"), "--format", "sig", *out])
+        err = capsys.readouterr().err
+        assert status == 2
+        assert "soil01_00001.sed: no 'data=' line" in err
+        sed_only = str(scan_folder / "day0" / "*.sed")
+        status = main(["convert", "--data", sed_only, "--format", "sed", *out])
+        assert status == 0, capsys.readouterr().err
+        assert read_spectra(tmp_path / "o.parquet").n_samples == 5

@@ -178,6 +178,25 @@ class TestExportErrors:
         onnx_model = OnnxModel.load(export_onnx(model, tmp_path / "steps.onnx"))
         assert _max_relative_difference(model, onnx_model, nirsoil_new) < TOLERANCE
 
+    def test_splice_correction_exports_exactly(self, nirsoil_train, nirsoil_new, tmp_path):
+        """splice_correction is linear: the graph holds it as a matrix, with ONNX parity."""
+        from specsoil.models import SpectralModel
+
+        model = SpectralModel.fit(
+            nirsoil_train,
+            ["N_total_g_kg"],
+            recipe="seed_cnn",
+            preprocessing=[
+                # nirsoil is 1100-2498 nm: one join, at 1800 nm, inside its range.
+                {"name": "splice_correction", "splice": [1800], "interpolation_bands": 8},
+                {"name": "resample", "step": 10, "method": "mean"},
+                {"name": "autoscale"},
+            ],
+            params={"max_epochs": 1},
+        )
+        onnx_model = OnnxModel.load(export_onnx(model, tmp_path / "splice.onnx"))
+        assert _max_relative_difference(model, onnx_model, nirsoil_new) < TOLERANCE
+
 
 class TestRuntimeErrors:
     def test_missing_file(self, tmp_path):
@@ -270,6 +289,23 @@ class TestGraph:
 
         with pytest.raises(SpecsoilError, match="'square' is not linear"):
             _capture_affine(lambda X: X**2, 5, "square")
+
+    def test_splice_step_becomes_the_matrix_of_its_transform(self, nirsoil_new):
+        """The captured splice module computes the step's own transform on real spectra."""
+        import torch
+
+        from specsoil.export._graph import AffineMap, _convert_step
+        from specsoil.preprocess import SpliceCorrection
+
+        X = nirsoil_new.X.astype(np.float64)
+        step = SpliceCorrection(nirsoil_new.wavelengths, splice=(1500, 2000)).fit(X)
+        module = _convert_step("splice", step, X.shape[1])
+        assert isinstance(module, AffineMap)
+        with torch.no_grad():
+            got = module(torch.from_numpy(X)).numpy()
+        expected = step.transform(X)
+        assert not np.allclose(expected, X)  # the step did shift segments
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12 * np.abs(expected).max())
 
     def test_scaler_flags_decide_centring_and_scaling(self, nirsoil_train):
         """StandardScaler(with_mean=False) still fits mean_; the graph must not centre."""

@@ -16,28 +16,20 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from specsoil import _output_plan, ops
 from specsoil._atomic import OutputKind
-from specsoil._errors import SpecsoilError
-from specsoil.cli._scan_flags import (
-    ScanOptions,
-    add_scan_flags,
-    read_scan_data,
-    refuse_scan_flags,
-    scan_options,
-)
+from specsoil.cli._scan_flags import add_scan_flags, scan_options
 from specsoil.config import RunConfig, load_config
 from specsoil.data import (
     CENSORED_POLICIES,
     DEFAULT_DATASET,
     SPECTRA_KINDS,
-    CensoredPolicy,
-    SpectraKind,
-    SpectraTable,
-    is_scan_source,
-    list_datasets,
-    load_dataset,
+    ScanOptions,
+    list_readers,
 )
-from specsoil.library import load_data_source
 from specsoil.ops import ModelSpec
+from specsoil.ops._inputs import (
+    LoadedData,
+    load_data,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -128,6 +120,14 @@ def add_data_flags(
         "(sqlite:///library.db, postgresql://user@host/db)" + default,
     )
     parser.add_argument(
+        "--format",
+        dest="data_format",
+        metavar="NAME",
+        type=_format_name,
+        help="read --data with this reader instead of recognising its format (see "
+        "'specsoil formats')",
+    )
+    parser.add_argument(
         "--spectra-kind",
         choices=SPECTRA_KINDS,
         help="what the spectral values are; detected from the values when left out",
@@ -212,6 +212,7 @@ def load_run(args: argparse.Namespace) -> Run:
         censored=args.censored,
         scans=scans,
         **library_filters(args),
+        format=args.data_format,
     )
     return Run(
         config=config,
@@ -220,71 +221,6 @@ def load_run(args: argparse.Namespace) -> Run:
         targets=resolve_targets(loaded, args.target, config),
         scans=scans,
     )
-
-
-@dataclass(frozen=True)
-class LoadedData:
-    """A table plus the targets and split column its source suggests."""
-
-    table: SpectraTable
-    default_targets: tuple[str, ...] = ()
-    split_column: str | None = None
-    dataset: str | None = None
-    notes: list[str] = field(default_factory=list)
-
-
-def load_data(
-    data: str | None,
-    *,
-    spectra_kind: str | None = None,
-    drop_invalid: bool = False,
-    spectral_columns: str | None = None,
-    censored: CensoredPolicy = "missing",
-    scans: ScanOptions | None = None,
-    instrument: Sequence[str] | None = None,
-    properties: Sequence[str] | None = None,
-    where: Sequence[str] | None = None,
-) -> LoadedData:
-    """Read ``data`` (a path, scans, library URL or bundled dataset name); ``None``: the default.
-
-    Scan files (a folder, glob, zip or instrument file) go through ``read_scans`` with the
-    ``scans`` options and its report is logged; tables and library URLs go through
-    ``load_data_source``.
-    """
-    bundled = {info.name: info for info in list_datasets()}
-    options = scans or ScanOptions()
-    if data is not None and not (data in bundled and not Path(data).exists()):
-        if is_scan_source(data):
-            result = read_scan_data(data, spectra_kind, options)
-            describe_table(result.table)
-            return LoadedData(result.table, notes=result.report.lines())
-        refuse_scan_flags(data, options)
-    if data is None or (data in bundled and not Path(data).exists()):
-        name = data or DEFAULT_DATASET
-        if instrument or properties or where:
-            raise SpecsoilError(
-                f"--data {name}: --instrument, --property and --where filter a spectral library "
-                "(give a sqlite:/// or postgresql:// URL)"
-            )
-        info = bundled[name]
-        table = load_dataset(name)
-        logger.info("data: bundled dataset %r (%s)", name, info.title)
-        loaded = LoadedData(table, tuple(info.targets), info.split_column, name)
-    else:
-        kind: SpectraKind | None = spectra_kind  # type: ignore[assignment]
-        table = load_data_source(
-            data,
-            spectra_kind=kind,
-            drop_invalid=drop_invalid,
-            spectral_columns=spectral_columns,
-            censored=censored,
-            instrument=instrument,
-            properties=properties,
-            where=where,
-        )
-        loaded = LoadedData(table)
-    describe_table(loaded.table)
-    return loaded
 
 
 def _tuple_or_none(values: list[str] | None) -> tuple[str, ...] | None:
@@ -308,37 +244,18 @@ def data_source(args: argparse.Namespace, config: RunConfig | None = None) -> op
         instrument=_tuple_or_none(getattr(args, "instrument", None)),
         properties=_tuple_or_none(getattr(args, "property", None)),
         where=_tuple_or_none(getattr(args, "where", None)),
+        format=args.data_format,
     )
 
 
-def describe_table(table: SpectraTable) -> None:
-    """Log what was read, including how the spectra kind was decided."""
-    w = table.wavelengths
-    logger.info(
-        "spectra: %d samples x %d bands, %g-%g nm; %s (%s)",
-        table.n_samples,
-        w.size,
-        w[0],
-        w[-1],
-        table.spectra_kind,
-        f"detected: {table.kind_reason}; override with --spectra-kind"
-        if table.kind_detected
-        else table.kind_reason,
-    )
-    if table.lab_value_counts:
-        logger.info("lab values: %s", describe_lab_values(table))
-
-
-def describe_lab_values(table: SpectraTable) -> str:
-    """One line: per column, the missing and censored lab values and what was done with them."""
-    words = {"missing": "missing", "below": "censored <x", "above": "censored >x"}
-    parts = [
-        f"{name} " + ", ".join(f"{count} {words[key]}" for key, count in counts.items())
-        for name, counts in table.lab_value_counts.items()
-    ]
-    censored = any(set(c) & {"below", "above"} for c in table.lab_value_counts.values())
-    policy = f" (censored values: {table.censored}; see --censored)" if censored else ""
-    return "; ".join(parts) + policy
+def _format_name(name: str) -> str:
+    """``--format``: a registered reader name; anything else stops argparse (exit 2)."""
+    names = [reader.name for reader in list_readers()]
+    if name not in names:
+        raise argparse.ArgumentTypeError(
+            f"unknown format {name!r}; formats: {', '.join(names)} (see 'specsoil formats')"
+        )
+    return name
 
 
 def resolve_targets(

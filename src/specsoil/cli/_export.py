@@ -9,9 +9,10 @@ from typing import Any
 import numpy as np
 
 from specsoil._errors import SpecsoilError
-from specsoil.cli._common import add_output_flags, console, load_data, plan_output_file
+from specsoil.cli._common import add_output_flags, console, plan_output_file
 from specsoil.export import OnnxModel, export_onnx
 from specsoil.models import SpectralModel
+from specsoil.ops import load_data
 
 # Largest difference between onnxruntime and PyTorch predictions accepted by --check-data,
 # in target standard deviations: float32 networks agree to ~1e-6 of that.

@@ -14,10 +14,11 @@ from specsoil.cli._common import (
     add_data_flags,
     add_library_filter_flags,
     console,
+    data_source,
     library_filters,
-    load_data,
 )
 from specsoil.data import SpectraTable, list_datasets
+from specsoil.ops import load_source
 
 DB_HELP = "library URL: sqlite:///library.db or postgresql://user@host/dbname"
 
@@ -90,11 +91,14 @@ def run_init(args: argparse.Namespace) -> int:
 
 def load_import_table(args: argparse.Namespace) -> tuple[SpectraTable, list[Path]]:
     """Read what ``library import --data`` names, and the files it came from."""
-    loaded = load_data(args.data, spectra_kind=args.spectra_kind, drop_invalid=args.drop_invalid)
+    loaded = load_source(data_source(args))
     bundled = {info.name for info in list_datasets()}
     path = Path(args.data)
-    files = [path] if args.data not in bundled and path.is_file() else []
-    return loaded.table, files
+    if args.data in bundled and not path.exists():
+        return loaded.table, []
+    # A scan folder's provenance is every file in it; a table's or a zip's, the file itself.
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    return loaded.table, [p for p in files if p.is_file()]
 
 
 def _pairs(values: list[str] | None, flag: str) -> dict[str, str]:

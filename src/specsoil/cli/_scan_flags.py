@@ -1,22 +1,17 @@
 """The scan-file flags (``--lab``, ``--id-column``, ``--id-from-filename``, ``--replicates``).
 
 They apply when ``--data`` is a folder, a glob, a zip or an instrument file, which
-:func:`specsoil.data.read_scans` turns into a sample table; on a table they are refused.
+:func:`specsoil.data.read_data` turns into a sample table; on a table it refuses them.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import logging
-from dataclasses import dataclass
 from pathlib import Path
 
-from specsoil._errors import SpecsoilError
 from specsoil.config import RunConfig
-from specsoil.data import REPLICATE_RULES, ReplicateRule, ScanReport, ScanTable, read_scans
-
-logger = logging.getLogger(__name__)
+from specsoil.data import REPLICATE_RULES, ScanOptions
 
 
 def add_scan_flags(parser: argparse.ArgumentParser) -> None:
@@ -37,16 +32,6 @@ def add_scan_flags(parser: argparse.ArgumentParser) -> None:
         choices=REPLICATE_RULES,
         help="combine each sample's scans by their mean (default) or median, or keep them",
     )
-
-
-@dataclass(frozen=True)
-class ScanOptions:
-    """The scan-file flags, as :func:`specsoil.data.read_scans` takes them."""
-
-    lab: str | None = None
-    id_column: str | None = None
-    id_from_filename: str | None = None
-    replicates: ReplicateRule = "mean"
 
 
 def scan_options(args: argparse.Namespace, config: RunConfig | None = None) -> ScanOptions:
@@ -70,39 +55,3 @@ def scan_config_entries(options: ScanOptions) -> dict[str, str]:
     if "lab" in entries:
         entries["lab"] = str(Path(entries["lab"]).resolve())
     return entries
-
-
-def refuse_scan_flags(data: str, options: ScanOptions) -> None:
-    """Stop when scan-file flags were given for a table, which they cannot apply to."""
-    if options != ScanOptions():
-        raise SpecsoilError(
-            f"{data}: --lab, --id-column, --id-from-filename and --replicates apply to scan "
-            "files (a folder, glob, .zip or instrument file); this is a table"
-        )
-
-
-def read_scan_data(data: str, spectra_kind: str | None, options: ScanOptions) -> ScanTable:
-    """Read scan files as the flags say and log the report."""
-    if spectra_kind is not None:
-        raise SpecsoilError(
-            f"{data}: --spectra-kind applies to tables; scan files record what they hold"
-        )
-    result = read_scans(
-        data,
-        lab=options.lab,
-        id_column=options.id_column,
-        id_from_filename=options.id_from_filename,
-        replicates=options.replicates,
-    )
-    log_scan_report(result.report)
-    return result
-
-
-def log_scan_report(report: ScanReport) -> None:
-    """Log what a scan read did; odd replicates and unmatched samples even with --quiet."""
-    problems = report.problems()
-    lines = report.lines()
-    for line in lines[: len(lines) - len(problems)]:
-        logger.info("%s", line)
-    for line in problems:
-        logger.warning("%s", line)

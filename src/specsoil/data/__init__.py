@@ -1,4 +1,9 @@
-"""Reading spectra tables, instrument files and scan folders, and the bundled datasets."""
+"""Reading spectra tables, instrument files and scan folders, and the bundled datasets.
+
+Every file format is a reader in one registry (``list_readers``; ``specsoil formats``), and
+:func:`read_data` is the one entry point that tells a table, scan files, a bundled dataset
+or a registered URL apart.
+"""
 
 from specsoil.data._columns import find_spectral_columns
 from specsoil.data._coordinates import (
@@ -10,8 +15,35 @@ from specsoil.data._coordinates import (
     utm_crs,
 )
 from specsoil.data._datasets import DEFAULT_DATASET, DatasetInfo, list_datasets, load_dataset
+from specsoil.data._image_bands import (
+    ImageTags,
+    image_band_wavelengths,
+    lower_keys,
+    parse_envi_list,
+    read_wavelengths_file,
+    wavelengths_to_nm,
+)
 from specsoil.data._kinds import detect_spectra_kind, to_absorbance
-from specsoil.data._readers import convert_to_parquet, read_spectra
+from specsoil.data._readers import convert_to_parquet, read_spectra, write_spectra_parquet
+from specsoil.data._registry import (
+    FORMAT_ROLES,
+    AnyReader,
+    FileFormat,
+    FormatRole,
+    ImageReader,
+    Reader,
+    TableReader,
+    get_reader,
+    get_scan_reader,
+    get_table_reader,
+    image_reader_for,
+    list_readers,
+    read_scan,
+    reader_for,
+    reader_role,
+    register_reader,
+    table_reader_for,
+)
 from specsoil.data._scan_folder import (
     REPLICATE_RULES,
     ReplicateRule,
@@ -19,20 +51,19 @@ from specsoil.data._scan_folder import (
     ScanTable,
     default_sample_id,
     is_scan_source,
+    log_scan_report,
     read_lab_sheet,
     read_scans,
     scan_to_absorbance,
-    write_spectra_parquet,
 )
-from specsoil.data._scans import (
-    SCAN_METADATA_COLUMNS,
-    RawSpectra,
-    Reader,
-    get_reader,
-    list_readers,
-    read_scan,
-    reader_for,
-    register_reader,
+from specsoil.data._scans import SCAN_METADATA_COLUMNS, RawSpectra
+from specsoil.data._sources import (
+    DataOptions,
+    DataRead,
+    DataSourceOpener,
+    ScanOptions,
+    read_data,
+    register_data_source,
 )
 from specsoil.data._stream import ParquetSpectraSource
 from specsoil.data._synthetic import (
@@ -54,12 +85,13 @@ from specsoil.data._table import (
     SpectraTable,
     parse_lab_values,
 )
-from specsoil.data._writing import write_parquet
+from specsoil.data._tables import TableBatch, TableSource
 
 __all__ = [
     "CENSORED_POLICIES",
     "DEFAULT_COORDINATE_COLUMNS",
     "DEFAULT_DATASET",
+    "FORMAT_ROLES",
     "ID_COLUMNS",
     "LUCAS_PROPERTIES",
     "MISSING_LAB_VALUES",
@@ -68,43 +100,67 @@ __all__ = [
     "SPECTRA_KINDS",
     "SYNTHETIC_LABEL",
     "WGS84",
+    "AnyReader",
     "CensoredPolicy",
     "Coordinates",
+    "DataOptions",
+    "DataRead",
+    "DataSourceOpener",
     "DatasetInfo",
+    "FileFormat",
+    "FormatRole",
+    "ImageReader",
+    "ImageTags",
     "LabValues",
     "ParquetSpectraSource",
     "RawSpectra",
     "Reader",
     "ReplicateRule",
+    "ScanOptions",
     "ScanReport",
     "ScanTable",
     "SpectraKind",
     "SpectraTable",
+    "TableBatch",
+    "TableReader",
+    "TableSource",
     "convert_to_parquet",
     "default_sample_id",
     "detect_spectra_kind",
     "find_spectral_columns",
     "get_reader",
+    "get_scan_reader",
+    "get_table_reader",
+    "image_band_wavelengths",
+    "image_reader_for",
     "is_scan_source",
     "is_synthetic",
     "list_datasets",
     "list_readers",
     "load_dataset",
+    "log_scan_report",
+    "lower_keys",
     "lucas_wavelengths",
     "make_synthetic",
     "normalise_crs",
+    "parse_envi_list",
     "parse_lab_values",
     "read_coordinates",
+    "read_data",
     "read_lab_sheet",
     "read_scan",
     "read_scans",
     "read_spectra",
+    "read_wavelengths_file",
     "reader_for",
+    "reader_role",
+    "register_data_source",
     "register_reader",
     "scan_to_absorbance",
+    "table_reader_for",
     "to_absorbance",
     "utm_crs",
-    "write_parquet",
+    "wavelengths_to_nm",
     "write_spectra_parquet",
     "write_synthetic",
 ]

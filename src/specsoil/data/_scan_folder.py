@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import glob
 import io
+import logging
 import os
 import re
 import tempfile
@@ -45,21 +46,15 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
-import specsoil.data.formats  # noqa: F401 - registers the vendor readers
 from specsoil._errors import SpecsoilError
 from specsoil.data._kinds import to_absorbance
-from specsoil.data._readers import convert_to_parquet
-from specsoil.data._scans import (
-    SNIFF_BYTES,
-    RawSpectra,
-    get_reader,
-    reader_for,
-)
+from specsoil.data._registry import get_scan_reader, read_head, reader_for
+from specsoil.data._scans import RawSpectra
 from specsoil.data._table import ID_COLUMNS, SpectraKind, SpectraTable
+
+logger = logging.getLogger(__name__)
 
 ReplicateRule = Literal["mean", "median", "none"]
 REPLICATE_RULES: tuple[ReplicateRule, ...] = ("mean", "median", "none")
@@ -322,10 +317,9 @@ def _read_one(
     """Read one file with its reader; an unrecognised file is listed as skipped."""
     try:
         if format_name is not None:
-            reader = get_reader(format_name)
+            reader = get_scan_reader(format_name)
         else:
-            with path.open("rb") as stream:
-                head = stream.read(SNIFF_BYTES)
+            head = read_head(path)
             found = reader_for(path, head)
             if found is None:
                 reason = (
@@ -819,26 +813,11 @@ def is_scan_source(data: str | os.PathLike[str]) -> bool:
     return _is_glob(text) and bool(glob.glob(text, recursive=True))
 
 
-def write_spectra_parquet(table: SpectraTable, dst: str | os.PathLike[str]) -> SpectraTable:
-    """Write a table (from :func:`read_scans`, say) as the Parquet ``convert_to_parquet`` writes.
-
-    The values are stored as absorbance, float32, after the metadata columns, so
-    :func:`specsoil.data.read_spectra` reads the file back as it is; the file is renamed into
-    place only when complete.
-
-    Args:
-        table: The table to write.
-        dst: The Parquet file.
-
-    Returns:
-        The table as the file holds it.
-    """
-    names = [np.format_float_positional(float(w), trim="-") for w in table.wavelengths]
-    metadata = pa.Table.from_pandas(table.metadata, preserve_index=False)
-    columns = [*metadata.columns, *(pa.array(table.X[:, j]) for j in range(len(names)))]
-    plain = pa.Table.from_arrays(columns, names=[*metadata.column_names, *names])
-    with tempfile.TemporaryDirectory(prefix="specsoil-scans-") as folder:
-        staged = Path(folder) / "scans.parquet"
-        pq.write_table(plain, staged)
-        # The staged table already holds absorbance; convert_to_parquet records it as such.
-        return convert_to_parquet(staged, dst, spectra_kind="absorbance")
+def log_scan_report(report: ScanReport) -> None:
+    """Log what a scan read did; odd replicates and unmatched samples as warnings."""
+    problems = report.problems()
+    lines = report.lines()
+    for line in lines[: len(lines) - len(problems)]:
+        logger.info("%s", line)
+    for line in problems:
+        logger.warning("%s", line)

@@ -1,4 +1,4 @@
-"""Spectra as an instrument file holds them, and the registry of readers for those files.
+"""Spectra as an instrument file holds them (read by the scan readers of ``_registry``).
 
 A vendor file (ASD, OPUS, SVC, Spectral Evolution, JCAMP-DX, SPC, SPA, ENVI library) holds one
 or more spectra on one axis, in the instrument's own quantity: reflectance, radiance, raw DN,
@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -113,67 +112,6 @@ class RawSpectra:
         )
 
 
-@runtime_checkable
-class Reader(Protocol):
-    """Reads one instrument file format.
-
-    Attributes:
-        name: Short format name (``"asd"``, ``"opus"``), used in messages and ``--format``.
-        description: One line for ``specsoil formats``.
-        suffixes: Lower-case file suffixes this format usually has (may be empty when the
-            format is recognised by content alone, as OPUS's ``.0``, ``.1``, ``.001`` are).
-    """
-
-    name: str
-    description: str
-    suffixes: tuple[str, ...]
-
-    def sniff(self, head: bytes, path: Path) -> bool:
-        """True when the first bytes of the file (up to 4 kB) look like this format."""
-        ...
-
-    def read(self, path: Path) -> RawSpectra:
-        """Read the file; raise SpecsoilError naming the file and byte offset or line."""
-        ...
-
-
-_READERS: dict[str, Reader] = {}
-SNIFF_BYTES = 4096
-
-
-def register_reader(reader: Reader) -> Reader:
-    """Add a reader to the registry (one registration per format module)."""
-    if reader.name in _READERS:
-        raise ValueError(f"reader {reader.name!r} is already registered")
-    _READERS[reader.name] = reader
-    return reader
-
-
-def list_readers() -> list[Reader]:
-    """The registered readers, by name."""
-    return [_READERS[name] for name in sorted(_READERS)]
-
-
-def get_reader(name: str) -> Reader:
-    """The reader registered as ``name``, or a clear error listing the others."""
-    if name not in _READERS:
-        raise SpecsoilError(f"unknown file format {name!r}; available: {sorted(_READERS)}")
-    return _READERS[name]
-
-
-def reader_for(path: Path, head: bytes | None = None) -> Reader | None:
-    """The reader for ``path``: content sniffing decides, the suffix only orders the tries."""
-    if head is None:
-        with path.open("rb") as stream:
-            head = stream.read(SNIFF_BYTES)
-    suffix = path.suffix.lower()
-    ordered = sorted(_READERS.values(), key=lambda reader: suffix not in reader.suffixes)
-    for reader in ordered:
-        if reader.sniff(head, path):
-            return reader
-    return None
-
-
 def scan_metadata(records: Sequence[Mapping[str, object]]) -> pd.DataFrame:
     """One metadata row per spectrum: :data:`SCAN_METADATA_COLUMNS` first, then any others.
 
@@ -188,32 +126,3 @@ def scan_metadata(records: Sequence[Mapping[str, object]]) -> pd.DataFrame:
     return pd.DataFrame(
         [{name: record.get(name) for name in columns} for record in records], columns=columns
     )
-
-
-def read_scan(path: str | Path, *, format: str | None = None) -> RawSpectra:
-    """Read one instrument file with the reader its content (or ``format``) names.
-
-    Args:
-        path: The file.
-        format: A registered reader name; by default the reader is chosen by sniffing.
-
-    Returns:
-        The file's spectra as stored.
-
-    Raises:
-        SpecsoilError: If the file is missing, no reader recognises it, or it is malformed.
-    """
-    file = Path(path)
-    if not file.is_file():
-        raise SpecsoilError(f"{file}: no such file")
-    if format is not None:
-        return get_reader(format).read(file)
-    reader = reader_for(file)
-    if reader is None:
-        names = ", ".join(
-            f"{r.name} ({' '.join(r.suffixes) or 'by content'})" for r in list_readers()
-        )
-        raise SpecsoilError(
-            f"{file}: not a spectrometer file any reader recognises; formats read: {names}"
-        )
-    return reader.read(file)

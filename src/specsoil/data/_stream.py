@@ -28,22 +28,21 @@ from numpy.typing import NDArray
 
 from specsoil._errors import SpecsoilError
 from specsoil.data._kinds import detect_spectra_kind, to_absorbance
-from specsoil.data._readers import (
-    _check_kind,
-    _describe_invalid,
-    _fill_spectra,
-    _metadata_frame,
-    _ParquetSource,
-    _stored_kind,
-)
 from specsoil.data._synthetic import KEY_SYNTHETIC
 from specsoil.data._table import SpectraKind, SpectraTable
+from specsoil.data._tables import (
+    PARQUET_MAGIC,
+    ParquetSource,
+    check_kind,
+    describe_invalid,
+    fill_spectra,
+    metadata_frame,
+    stored_kind,
+)
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["ParquetSpectraSource"]
-
-_PARQUET_MAGIC = b"PAR1"
 
 
 class ParquetSpectraSource:
@@ -93,11 +92,11 @@ class ParquetSpectraSource:
         targets: Sequence[str],
         spectra_kind: str | None = None,
     ) -> None:
-        declared = _check_kind(spectra_kind)
+        declared = check_kind(spectra_kind)
         self.path = Path(path)
         self.parts = _part_files(self.path)
         # batch_rows is unused here: whole row groups are read.
-        self._source = _ParquetSource(self.parts[0], batch_rows=1)
+        self._source = ParquetSource(self.parts[0], batch_rows=1)
         self._open: tuple[int, pq.ParquetFile] = (0, self._source.file)
         sizes: list[int] = []
         locations: list[tuple[int, int]] = []
@@ -134,7 +133,7 @@ class ParquetSpectraSource:
         self.targets = list(targets)
         self._check_targets()
 
-        stored = _stored_kind(self._source, declared)
+        stored = stored_kind(self._source, declared)
         # The kind of the values as stored: convert_to_parquet writes absorbance.
         self._values_kind: SpectraKind
         if stored is not None:
@@ -217,7 +216,7 @@ class ParquetSpectraSource:
         """The raw spectral values of one row group, ascending wavelength."""
         table = self._read_group(group)
         positions = list(range(len(self._metadata_columns), table.num_columns))
-        block, _ = _fill_spectra(table, positions, self._spectral, str(self.path))
+        block, _ = fill_spectra(table, positions, self._spectral, str(self.path))
         return block
 
     def read_targets(self) -> NDArray[np.float64]:
@@ -266,10 +265,10 @@ class ParquetSpectraSource:
             group = int(group)
             table = self._read_group(group)
             positions = list(range(len(self._metadata_columns), table.num_columns))
-            block, text = _fill_spectra(table, positions, self._spectral, str(self.path))
+            block, text = fill_spectra(table, positions, self._spectral, str(self.path))
             self._check_values(block, text, group)
             to_absorbance(block, self._values_kind, out=block)
-            metadata = _metadata_frame(table, range(len(self._metadata_columns)))
+            metadata = metadata_frame(table, range(len(self._metadata_columns)))
             del table  # the Arrow copy is not needed once the block is filled
             yield SpectraTable(
                 X=block,
@@ -294,7 +293,7 @@ class ParquetSpectraSource:
         column = int(np.flatnonzero(~valid[row])[0])
         raw = text.get(column)
         raw_value = raw[row].as_py() if raw is not None else None
-        what = _describe_invalid(
+        what = describe_invalid(
             float(block[row, column]), raw_value, self._values_kind if positive else None
         )
         data_row = int(self.row_group_offsets[group]) + row + 1
@@ -361,7 +360,7 @@ def _part_files(path: Path) -> list[Path]:
         raise SpecsoilError(f"{path}: no such file or directory")
     for part in parts:
         with part.open("rb") as handle:
-            if handle.read(4) != _PARQUET_MAGIC:
+            if handle.read(4) != PARQUET_MAGIC:
                 raise SpecsoilError(
                     f"{part}: not a Parquet file; convert it with `specsoil convert`"
                 )

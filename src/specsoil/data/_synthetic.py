@@ -39,12 +39,12 @@ from numpy.typing import NDArray
 
 from specsoil._atomic import atomic_directory, atomic_path
 from specsoil._errors import SpecsoilError
-from specsoil.data._readers import (
-    _KEY_COLUMNS,
-    _KEY_DETECTED,
-    _KEY_KIND,
-    _KEY_REASON,
-    _KEY_VALUES,
+from specsoil.data._tables import (
+    KEY_COLUMNS,
+    KEY_DETECTED,
+    KEY_KIND,
+    KEY_REASON,
+    KEY_VALUES,
 )
 
 __all__ = [
@@ -285,11 +285,11 @@ def _with_labels(schema: pa.Schema) -> pa.Schema:
             KEY_DESCRIPTION: DESCRIPTION.encode(),
             # The keys convert_to_parquet writes: read_spectra then takes the values as
             # absorbance without detecting, and reports KIND_REASON.
-            _KEY_VALUES: b"absorbance log10(1/R)",
-            _KEY_KIND: b"absorbance",
-            _KEY_DETECTED: b"false",
-            _KEY_REASON: KIND_REASON.encode(),
-            _KEY_COLUMNS: json.dumps(spectral).encode(),
+            KEY_VALUES: b"absorbance log10(1/R)",
+            KEY_KIND: b"absorbance",
+            KEY_DETECTED: b"false",
+            KEY_REASON: KIND_REASON.encode(),
+            KEY_COLUMNS: json.dumps(spectral).encode(),
         }
     )
 

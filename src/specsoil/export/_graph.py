@@ -4,9 +4,9 @@ Imports torch at module level, so only :func:`specsoil.export.export_onnx` impor
 first use). Each fitted preprocessing step becomes a module with constant buffers that
 computes what the step's ``transform`` computes, in float64 as the step does; the array is
 cast to float32 where the estimator casts it (``CNNRegressor`` feeds float32 to the nets).
-Linear steps (resampling, Savitzky-Golay, detrending, the STFT before its magnitude) are
-captured as the matrix their ``transform`` gives on the identity, so the graph reproduces
-the step's own edge handling exactly, whatever it is.
+Linear steps (resampling, Savitzky-Golay, detrending, splice correction, the STFT before
+its magnitude) are captured as the matrix their ``transform`` gives on the identity, so the
+graph reproduces the step's own edge handling exactly, whatever it is.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from specsoil.preprocess import (
     SavitzkyGolay,
     SpectralChannels,
     Spectrogram,
+    SpliceCorrection,
     StandardNormalVariate,
 )
 from specsoil.train import CNNRegressor
@@ -313,7 +314,9 @@ def _convert_step(label: str, step: Any, n_features: int) -> nn.Module | None:
         return None
     if isinstance(step, AbsorbanceTransform) and step.kind == "absorbance":
         return None
-    if isinstance(step, Resample | SavitzkyGolay | Detrend):
+    # Splice correction shifts each outer segment by a linear extrapolation of the middle
+    # one's bands: linear in the spectrum, so it is captured like the others.
+    if isinstance(step, Resample | SavitzkyGolay | Detrend | SpliceCorrection):
         return _capture_affine(step.transform, n_features, label)
     if isinstance(step, StandardNormalVariate):
         return SNV()
@@ -335,8 +338,8 @@ def _convert_step(label: str, step: Any, n_features: int) -> nn.Module | None:
         return _spectrogram(step, n_features)
     raise SpecsoilError(
         f"preprocessing step {label!r} ({type(step).__name__}) cannot be exported to ONNX; "
-        "exportable steps: resample, savgol, detrend, snv, msc, center, autoscale, "
-        "SpectralChannels, Spectrogram and absorbance input"
+        "exportable steps: resample, savgol, detrend, splice_correction, snv, msc, center, "
+        "autoscale, SpectralChannels, Spectrogram and absorbance input"
     )
 
 

@@ -6,14 +6,15 @@ the Alembic migrations in ``migrations/``, so a newer specsoil upgrades a librar
 further tables (model registry, jobs) come as new revisions.
 
 Importing this package does not import SQLAlchemy: the names that need it (the ``library``
-extra) load on first use, so ``load_data_source`` reads plain files without the extra.
+extra) load on first use. Importing it registers the library URL schemes as data sources
+of :func:`specsoil.data.read_data`.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from specsoil.library._source import load_data_source
+from specsoil.library._source import open_library_source, register_library_sources
 from specsoil.library._urls import is_library_url
 
 if TYPE_CHECKING:
@@ -40,8 +41,8 @@ __all__ = [
     "init_library",
     "is_library_url",
     "list_library",
-    "load_data_source",
     "open_library",
+    "open_library_source",
     "parse_url",
     "parse_where",
     "read_library",
@@ -83,3 +84,6 @@ def __getattr__(name: str) -> Any:
             ) from None
         return getattr(module, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+register_library_sources()

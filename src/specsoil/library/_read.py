@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from numpy.typing import NDArray
 
 from specsoil._errors import SpecsoilError
-from specsoil.data import SpectraKind, SpectraTable, write_parquet
+from specsoil.data import SpectraKind, SpectraTable, write_spectra_parquet
 from specsoil.library._columns import ROLE_LAB, column_dtypes
 from specsoil.library._engine import open_library, safe_url
 from specsoil.library._schema import (
@@ -455,5 +455,5 @@ def export_library(
     if path.exists() and not overwrite:
         raise SpecsoilError(f"{path} exists; pass --overwrite to replace it")
     table = read_library(url, instrument=instrument, properties=properties, where=where)
-    write_parquet(table, path)
+    write_spectra_parquet(table, path)
     return table

@@ -1,56 +1,33 @@
-"""One entry point for ``--data``: a table file, a bundled dataset's file or a library URL."""
+"""Library URLs as data sources: ``read_data("sqlite:///lib.db", where=[...])`` reads a library.
+
+Importing :mod:`specsoil.library` registers :func:`open_library_source` for every library
+scheme with :func:`specsoil.data.register_data_source`, so the CLI's ``--data``, the
+operations and the web service all read a library the way they read a file.
+"""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
-
-from specsoil.data import CensoredPolicy, SpectraKind, SpectraTable, read_spectra
-from specsoil.library._urls import is_library_url
+from specsoil.data import DataOptions, DataRead, register_data_source
+from specsoil.library._urls import LIBRARY_SCHEMES
 
 
-def load_data_source(
-    source: str | os.PathLike[str],
-    *,
-    spectra_kind: SpectraKind | None = None,
-    drop_invalid: bool = False,
-    spectral_columns: str | None = None,
-    censored: CensoredPolicy = "missing",
-    instrument: str | Sequence[str] | None = None,
-    properties: str | Sequence[str] | None = None,
-    where: str | Sequence[str] | None = None,
-) -> SpectraTable:
-    """Read spectra from a library URL (``sqlite://``, ``postgresql://``) or a table file.
-
-    Args:
-        source: A library URL, or anything ``read_spectra`` reads.
-        spectra_kind: For files, as ``read_spectra``; a library's spectra are absorbance.
-        drop_invalid: For files, as ``read_spectra``.
-        spectral_columns: For files, as ``read_spectra``.
-        censored: For files, as ``read_spectra``.
-        instrument: For a library, keep these instruments' scans.
-        properties: For a library, keep these properties.
-        where: For a library, conditions on metadata (see ``read_library``).
+def open_library_source(url: str, options: DataOptions) -> DataRead:
+    """Read the library at ``url`` with the filters in ``options``.
 
     Raises:
-        SpecsoilError: If the source cannot be read, or library filters are given for a file.
+        SpecsoilError: If the database cannot be reached or read, or a table option
+            (``--spectra-kind`` and the like) is given for a library.
     """
-    if is_library_url(source):
-        # Imported here: SQLAlchemy (the library extra) is needed only for library URLs.
-        from specsoil.library._read import read_library
+    # Imported here: SQLAlchemy (the library extra) is needed only for library URLs.
+    from specsoil.library._read import read_library
 
-        return read_library(str(source), instrument=instrument, properties=properties, where=where)
-    if instrument or properties or where:
-        from specsoil._errors import SpecsoilError
-
-        raise SpecsoilError(
-            f"{source}: --instrument, --property and --where filter a spectral library; "
-            "--data is a file here (give a sqlite:/// or postgresql:// URL)"
-        )
-    return read_spectra(
-        source,
-        spectra_kind=spectra_kind,
-        drop_invalid=drop_invalid,
-        spectral_columns=spectral_columns,
-        censored=censored,
+    table = read_library(
+        url, instrument=options.instrument, properties=options.properties, where=options.where
     )
+    return DataRead(table)
+
+
+def register_library_sources() -> None:
+    """Register the library schemes once (importing the package calls this)."""
+    for scheme in LIBRARY_SCHEMES:
+        register_data_source(scheme, open_library_source)

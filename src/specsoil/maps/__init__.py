@@ -1,5 +1,7 @@
 """Soil maps: interpolated property maps and models applied to hyperspectral images."""
 
+# Kept here for map-image callers; the parsing lives with the other readers in data.
+from specsoil.data import read_wavelengths_file
 from specsoil.maps._boundary import boundary_mask, read_boundary, reproject_geometry
 from specsoil.maps._grid import Grid, make_grid
 from specsoil.maps._image import (
@@ -9,7 +11,6 @@ from specsoil.maps._image import (
     PixelModel,
     map_image,
     read_image_bands,
-    read_wavelengths_file,
 )
 from specsoil.maps._interpolate import (
     METHODS,

@@ -6,18 +6,10 @@ become a :class:`specsoil.data.SpectraTable` and go through the model's own ``pr
 they are aligned onto the model's grid exactly as table spectra are. The windows run in this
 process by default, or as tasks on a dask.distributed cluster given its scheduler address.
 
-Band wavelengths are read from, in order of preference:
-
-1. the ``wavelengths`` argument (e.g. ``specsoil map-image --wavelengths FILE``);
-2. the ENVI header: ``wavelength = {...}`` with ``wavelength units`` (GDAL's ENVI domain);
-3. band metadata items ``wavelength`` (+ ``wavelength_units``), as GDAL sets them for ENVI
-   files and as tools write them into GeoTIFF band tags, or GDAL's standard
-   ``CENTRAL_WAVELENGTH_UM`` item (IMAGERY domain);
-4. band descriptions that are a number with an optional unit: ``"1000"``, ``"1000 nm"``,
-   ``"2.2 um"``.
-
-Units may be nanometres or micrometres (converted to nm); without a unit, values below 30
-are taken as micrometres. An ENVI ``bbl`` (bad band list) drops the bands marked 0.
+Band wavelengths are the ``wavelengths`` argument (e.g. ``specsoil map-image --wavelengths
+FILE``), else what the file says, read by the image readers of ``specsoil.data`` (ENVI
+header, band metadata or band descriptions; see ``specsoil.data._image_bands``). An ENVI
+``bbl`` (bad band list) drops the bands marked 0.
 """
 
 from __future__ import annotations
@@ -27,7 +19,6 @@ import itertools
 import logging
 import math
 import os
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -41,7 +32,17 @@ from numpy.typing import ArrayLike, NDArray
 
 from specsoil._atomic import atomic_path
 from specsoil._errors import SpecsoilError
-from specsoil.data import SPECTRA_KINDS, SpectraKind, SpectraTable, detect_spectra_kind
+from specsoil.data import (
+    SPECTRA_KINDS,
+    ImageTags,
+    SpectraKind,
+    SpectraTable,
+    detect_spectra_kind,
+    image_band_wavelengths,
+    lower_keys,
+    parse_envi_list,
+    wavelengths_to_nm,
+)
 from specsoil.data import to_absorbance as _to_absorbance
 from specsoil.maps._deps import require_maps_module
 from specsoil.maps._outputs import NODATA
@@ -63,25 +64,10 @@ _KIND_SAMPLE_SIDE = 64
 # GDAL's block cache (MB) while mapping. Its default, 5% of RAM, would let a large scene
 # fill gigabytes of cache that one pass over the rows never reuses.
 _GDAL_CACHE_MB = 64
-# Unitless wavelengths below this are micrometres (no sensor has bands below 30 nm).
-_MICROMETRE_BELOW = 30.0
 # After --scale, no reflectance (0-1 or %) or absorbance reaches this: the values are scaled
 # integers that need a scale factor.
 _SCALED_INTEGER_ABOVE = 100.0
 
-_NANOMETRES = {"nm", "nanometer", "nanometers", "nanometre", "nanometres"}
-_MICROMETRES = {
-    "um",
-    "µm",
-    "μm",
-    "micron",
-    "microns",
-    "micrometer",
-    "micrometers",
-    "micrometre",
-    "micrometres",
-}
-_NUMBER_WITH_UNIT = re.compile(r"^\s*([-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)\s*([A-Za-zµμ]*)\s*$")
 # align_spectra logs one line per call; once per image is enough (see _quiet_alignment).
 _ALIGN_LOGGER = "specsoil.models._spectral_model"
 
@@ -196,37 +182,6 @@ class ImageMapResult:
 def require_rasterio(what: str) -> Any:
     """Import and return rasterio, or raise a clear error naming the extra to install."""
     return require_maps_module("rasterio", what)
-
-
-def read_wavelengths_file(path: str | Path) -> NDArray[np.float64]:
-    """Read band wavelengths from a text file: numbers separated by commas, spaces or lines.
-
-    An optional unit (``nm``, ``um``) may end the file, after the last number; unitless
-    values below 30 are taken as micrometres.
-
-    Raises:
-        SpecsoilError: If the file is missing or holds something that is not a number.
-    """
-    source = Path(path)
-    try:
-        text = source.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecsoilError(f"{source}: cannot read the wavelengths file ({exc})") from None
-    words = [w for w in re.split(r"[\s,;{}]+", text) if w]
-    unit: str | None = None
-    if words and words[-1].lower() in _NANOMETRES | _MICROMETRES:
-        unit = words.pop()
-    values = []
-    for position, word in enumerate(words, start=1):
-        try:
-            values.append(float(word))
-        except ValueError:
-            raise SpecsoilError(
-                f"{source}: value {position} ({word!r}) is not a wavelength number"
-            ) from None
-    if not values:
-        raise SpecsoilError(f"{source}: no wavelengths in the file")
-    return _to_nanometres(np.asarray(values, dtype=np.float64), unit, source=str(source))
 
 
 def read_image_bands(image: str | Path, *, wavelengths: ArrayLike | None = None) -> ImageBands:
@@ -429,12 +384,12 @@ def _image_file(image: str | Path) -> Path:
 
 def _image_bands(dataset: Any, path: Path, given: ArrayLike | None) -> ImageBands:
     count = int(dataset.count)
-    envi = _lower_keys(dataset.tags(ns="ENVI"))
+    envi = lower_keys(dataset.tags(ns="ENVI"))
     if given is not None:
         values = np.asarray(given, dtype=np.float64).ravel()
-        wavelengths, source = _to_nanometres(values, None, source=str(path)), "given"
+        wavelengths, source = wavelengths_to_nm(values, None, source=str(path)), "given"
     else:
-        found = _wavelengths_from_file(dataset, envi, path)
+        found = image_band_wavelengths(path, _image_tags(dataset, envi, path))
         if found is None:
             raise SpecsoilError(
                 f"{path}: no band wavelengths found; the image needs an ENVI header "
@@ -451,7 +406,7 @@ def _image_bands(dataset: Any, path: Path, given: ArrayLike | None) -> ImageBand
         raise SpecsoilError(f"{path}: wavelengths ({source}) must be positive numbers")
     keep = np.ones(count, dtype=bool)
     if "bbl" in envi:
-        flags = _parse_envi_list(envi["bbl"], path=path, key="bbl")
+        flags = parse_envi_list(envi["bbl"], source=str(path), key="bbl")
         if flags.size == count:
             keep = flags != 0
     if not keep.any():
@@ -473,70 +428,16 @@ def _image_bands(dataset: Any, path: Path, given: ArrayLike | None) -> ImageBand
     )
 
 
-def _wavelengths_from_file(
-    dataset: Any, envi: Mapping[str, str], path: Path
-) -> tuple[NDArray[np.float64], str] | None:
+def _image_tags(dataset: Any, envi: Mapping[str, str], path: Path) -> ImageTags:
+    """What GDAL says about the bands, for the image readers of ``specsoil.data``."""
     count = int(dataset.count)
-    if "wavelength" in envi:
-        values = _parse_envi_list(envi["wavelength"], path=path, key="wavelength")
-        unit = envi.get("wavelength_units")
-        return _to_nanometres(values, unit, source=str(path)), "ENVI header"
-    band_tags = [_lower_keys(dataset.tags(b)) for b in range(1, count + 1)]
-    if all("wavelength" in tags for tags in band_tags):
-        values = np.asarray(
-            [_number(tags["wavelength"], path=path, key="wavelength") for tags in band_tags]
-        )
-        units = {tags.get("wavelength_units") for tags in band_tags}
-        unit = units.pop() if len(units) == 1 else None
-        return _to_nanometres(values, unit, source=str(path)), "band metadata"
-    imagery = [_lower_keys(dataset.tags(b, ns="IMAGERY")) for b in range(1, count + 1)]
-    if all("central_wavelength_um" in tags for tags in imagery):
-        values = np.asarray(
-            [
-                _number(t["central_wavelength_um"], path=path, key="CENTRAL_WAVELENGTH_UM")
-                for t in imagery
-            ]
-        )
-        return values * 1000.0, "band metadata CENTRAL_WAVELENGTH_UM"
-    parsed = [_NUMBER_WITH_UNIT.match(d or "") for d in dataset.descriptions]
-    if all(parsed):
-        values = np.asarray([float(m.group(1)) for m in parsed if m])
-        units = {m.group(2).lower() for m in parsed if m}
-        unit = units.pop() if len(units) == 1 else None
-        return _to_nanometres(values, unit or None, source=str(path)), "band descriptions"
-    return None
-
-
-def _to_nanometres(
-    values: NDArray[np.float64], unit: str | None, *, source: str
-) -> NDArray[np.float64]:
-    name = (unit or "").strip().lower()
-    if name in _NANOMETRES:
-        return values
-    if name in _MICROMETRES:
-        return values * 1000.0
-    if name in ("", "unknown"):
-        # Without a unit, the magnitude tells: 0.4-2.5 can only be micrometres.
-        return values * 1000.0 if values.size and np.nanmax(values) < _MICROMETRE_BELOW else values
-    raise SpecsoilError(
-        f"{source}: wavelength units {unit!r} are not supported; expected nanometers or micrometers"
+    return ImageTags(
+        source=str(path),
+        envi=envi,
+        bands=[lower_keys(dataset.tags(b)) for b in range(1, count + 1)],
+        imagery=[lower_keys(dataset.tags(b, ns="IMAGERY")) for b in range(1, count + 1)],
+        descriptions=list(dataset.descriptions),
     )
-
-
-def _parse_envi_list(text: str, *, path: Path, key: str) -> NDArray[np.float64]:
-    words = [w for w in re.split(r"[\s,{}]+", text) if w]
-    return np.asarray([_number(w, path=path, key=key) for w in words], dtype=np.float64)
-
-
-def _number(text: str, *, path: Path, key: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise SpecsoilError(f"{path}: {key} value {text!r} is not a number") from None
-
-
-def _lower_keys(tags: Mapping[str, str]) -> dict[str, str]:
-    return {k.lower(): v for k, v in tags.items()}
 
 
 # --- checks before the first window ----------------------------------------------------------

@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 from pandas.api.types import is_numeric_dtype
 from pydantic import BaseModel, ConfigDict
 
+import specsoil.library  # noqa: F401  (registers the sqlite:// and postgresql:// data sources)
 from specsoil._errors import SpecsoilError
 from specsoil.config import ModelConfig
-from specsoil.data import CensoredPolicy
+from specsoil.data import (
+    CensoredPolicy,
+    DataRead,
+    ScanOptions,
+    SpectraKind,
+    SpectraTable,
+    log_scan_report,
+    read_data,
+)
 from specsoil.models import list_recipes, recipe_preprocessing
 
-if TYPE_CHECKING:
-    from specsoil.cli._common import LoadedData
+logger = logging.getLogger(__name__)
 
 # Fewer lab values than this cannot both calibrate and validate a model.
 MIN_TARGET_VALUES = 5
@@ -62,6 +71,7 @@ class DataSource(Request):
         instrument: Library URL only: keep these instruments' scans.
         properties: Library URL only: keep these properties' lab values.
         where: Library URL only: conditions on sample metadata (``site=A``, ``clay>10``).
+        format: A registered reader name (``specsoil formats``) instead of recognition.
     """
 
     data: str | None = None
@@ -76,36 +86,120 @@ class DataSource(Request):
     instrument: tuple[str, ...] | None = None
     properties: tuple[str, ...] | None = None
     where: tuple[str, ...] | None = None
+    format: str | None = None
 
 
 def load_source(source: DataSource) -> LoadedData:
-    """Read ``source``; the one place operations read data (tables, scans, datasets).
+    """Read ``source``; the one place operations read data (tables, scans, libraries).
 
     Raises:
         SpecsoilError: If the data cannot be read, naming the file, row and column.
     """
-    # The loading dispatch still lives with the CLI flags; it moves to specsoil.data, and
-    # then only these imports change.
-    from specsoil.cli._common import load_data
-    from specsoil.cli._scan_flags import ScanOptions
-
-    scans = ScanOptions(
-        lab=source.lab,
-        id_column=source.id_column,
-        id_from_filename=source.id_from_filename,
-        replicates=source.replicates,
-    )
     return load_data(
         source.data,
         spectra_kind=source.spectra_kind,
         drop_invalid=source.drop_invalid,
         spectral_columns=source.spectral_columns,
         censored=source.censored,
-        scans=scans,
+        scans=ScanOptions(
+            lab=source.lab,
+            id_column=source.id_column,
+            id_from_filename=source.id_from_filename,
+            replicates=source.replicates,
+        ),
+        format=source.format,
         instrument=source.instrument,
         properties=source.properties,
         where=source.where,
     )
+
+
+@dataclass(frozen=True)
+class LoadedData:
+    """A table plus the targets and split column its source suggests."""
+
+    table: SpectraTable
+    default_targets: tuple[str, ...] = ()
+    split_column: str | None = None
+    dataset: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def load_data(
+    data: str | None,
+    *,
+    spectra_kind: str | None = None,
+    drop_invalid: bool = False,
+    spectral_columns: str | None = None,
+    censored: CensoredPolicy = "missing",
+    scans: ScanOptions | None = None,
+    format: str | None = None,
+    instrument: Sequence[str] | None = None,
+    properties: Sequence[str] | None = None,
+    where: Sequence[str] | None = None,
+) -> LoadedData:
+    """Read ``data`` with :func:`specsoil.data.read_data` and log what was read.
+
+    ``None`` means the default bundled dataset; see ``read_data`` for the sources taken
+    (a spectral library URL among them, with its filters).
+    """
+    kind: SpectraKind | None = spectra_kind  # type: ignore[assignment]
+    read = read_data(
+        data,
+        spectra_kind=kind,
+        drop_invalid=drop_invalid,
+        spectral_columns=spectral_columns,
+        censored=censored,
+        format=format,
+        scans=scans,
+        instrument=instrument,
+        properties=properties,
+        where=where,
+    )
+    loaded = loaded_data(read)
+    describe_table(loaded.table)
+    return loaded
+
+
+def loaded_data(read: DataRead) -> LoadedData:
+    """What the commands need of a :class:`DataRead`, its scan report logged."""
+    if read.scan_report is not None:
+        log_scan_report(read.scan_report)
+    info = read.dataset
+    if info is None:
+        return LoadedData(read.table, notes=list(read.notes))
+    logger.info("data: bundled dataset %r (%s)", info.name, info.title)
+    return LoadedData(read.table, tuple(info.targets), info.split_column, info.name)
+
+
+def describe_table(table: SpectraTable) -> None:
+    """Log what was read, including how the spectra kind was decided."""
+    w = table.wavelengths
+    logger.info(
+        "spectra: %d samples x %d bands, %g-%g nm; %s (%s)",
+        table.n_samples,
+        w.size,
+        w[0],
+        w[-1],
+        table.spectra_kind,
+        f"detected: {table.kind_reason}; override with --spectra-kind"
+        if table.kind_detected
+        else table.kind_reason,
+    )
+    if table.lab_value_counts:
+        logger.info("lab values: %s", describe_lab_values(table))
+
+
+def describe_lab_values(table: SpectraTable) -> str:
+    """One line: per column, the missing and censored lab values and what was done with them."""
+    words = {"missing": "missing", "below": "censored <x", "above": "censored >x"}
+    parts = [
+        f"{name} " + ", ".join(f"{count} {words[key]}" for key, count in counts.items())
+        for name, counts in table.lab_value_counts.items()
+    ]
+    censored = any(set(c) & {"below", "above"} for c in table.lab_value_counts.values())
+    policy = f" (censored values: {table.censored}; see --censored)" if censored else ""
+    return "; ".join(parts) + policy
 
 
 def resolve_targets(loaded: LoadedData, requested: Sequence[str] | None) -> list[str]:

@@ -9,7 +9,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 from specsoil._errors import SpecsoilError
-from specsoil.data._scans import get_reader, reader_for
+from specsoil.data import get_reader, reader_for
 from specsoil.data.formats._asd import AsdReader, DetectorSettings, normalised_dn, read_asd
 
 CHANNELS = 2151

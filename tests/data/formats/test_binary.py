@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from specsoil._errors import SpecsoilError
-from specsoil.data._scans import get_reader, reader_for
+from specsoil.data import get_reader, reader_for
 from specsoil.data.formats._binary import BinaryFile, decode_text, ole_date
 
 BINARY_SUFFIXES = (".asd", ".spc", ".spa", ".0", ".1", ".001")

@@ -10,7 +10,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 from specsoil._errors import SpecsoilError
-from specsoil.data._scans import get_reader, reader_for
+from specsoil.data import get_reader, reader_for
 from specsoil.data.formats._opus import _acquired, read_opus
 
 AB, AB_STATUS, RFL, RFL_STATUS = 0x100F, 0x101F, 0x300F, 0x301F

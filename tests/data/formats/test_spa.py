@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from specsoil.data._scans import get_reader, reader_for
+from specsoil.data import get_reader, reader_for
 from specsoil.data.formats._spa import read_spa
 
 POINTS = 3632

@@ -10,7 +10,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 from specsoil._errors import SpecsoilError
-from specsoil.data._scans import get_reader, reader_for
+from specsoil.data import get_reader, reader_for
 from specsoil.data.formats._spc import read_spc
 
 # file: (kind, axis unit, rows, points)

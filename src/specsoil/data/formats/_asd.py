@@ -21,7 +21,8 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from specsoil._errors import SpecsoilError
-from specsoil.data._scans import RawSpectra, ScanKind, register_reader
+from specsoil.data._registry import register_reader
+from specsoil.data._scans import RawSpectra, ScanKind
 from specsoil.data.formats._binary import BinaryFile, decode_text, iso, ole_date
 
 AsdQuantity = Literal["reflectance", "raw"]
@@ -170,6 +171,21 @@ def _calibration_series(binary: BinaryFile, offset: int, n_channels: int) -> lis
     return kinds
 
 
+def _raw_kind(
+    data_type: int, reference: NDArray[np.float64] | None, target: NDArray[np.float64]
+) -> ScanKind:
+    """What the stored target is: DN on every real file, whatever the header type says.
+
+    Only a file without a reference whose header type is reflectance (values within +-3) or
+    radiance is taken at its word.
+    """
+    if data_type == 1 and reference is None and bool(np.all(np.abs(target) <= 3.0)):
+        return "reflectance"
+    if data_type == 2 and reference is None:
+        return "radiance"
+    return "dn"
+
+
 def read_asd(
     path: Path, *, asd_quantity: AsdQuantity = "reflectance", label: str | None = None
 ) -> RawSpectra:
@@ -278,20 +294,18 @@ def read_asd(
         else:
             where = _HEADER_BYTES + n_channels * item_bytes
             why = "has no reference section" if reference is None else "has its reference flag off"
+            stored = _raw_kind(data_type, reference, target)
             raise binary.fail(
                 where,
-                f"reflectance was asked but the file {why} (header data type: {header_type}); "
-                "expected a white reference. Read it with asd_quantity='raw' to get its "
-                "values as stored",
+                f"reflectance was asked but the file {why}, so it holds only the target's "
+                f"{stored} (header data type: {header_type}); expected a white reference. "
+                "Export reflectance with the instrument software (RS3, ViewSpec), or read "
+                f"the {stored} as stored with asd_quantity='raw' (it cannot become absorbance "
+                "for a model)",
             )
     else:
         values = target
-        if data_type == 1 and reference is None and bool(np.all(np.abs(target) <= 3.0)):
-            kind = "reflectance"
-        elif data_type == 2 and reference is None:
-            kind = "radiance"
-        else:
-            kind = "dn"
+        kind = _raw_kind(data_type, reference, target)
         notes.append(f"values as stored ({kind}); header data type: {header_type}")
         if kind == "dn" and data_type == 2:
             notes.append("radiance needs the calibration series, which are not applied here")

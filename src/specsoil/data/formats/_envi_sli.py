@@ -22,7 +22,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from specsoil._errors import SpecsoilError
-from specsoil.data._scans import AxisUnit, RawSpectra, ScanKind, register_reader, scan_metadata
+from specsoil.data._registry import register_reader
+from specsoil.data._scans import AxisUnit, RawSpectra, ScanKind, scan_metadata
 from specsoil.data.formats._text import read_lines, resolve_overlaps
 
 # ENVI data type codes and their numpy types (ENVI header documentation).

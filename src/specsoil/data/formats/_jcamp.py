@@ -25,7 +25,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from specsoil._errors import SpecsoilError
-from specsoil.data._scans import AxisUnit, RawSpectra, ScanKind, register_reader, scan_metadata
+from specsoil.data._registry import register_reader
+from specsoil.data._scans import AxisUnit, RawSpectra, ScanKind, scan_metadata
 from specsoil.data.formats._text import parse_date_time, read_lines
 
 _SQZ = {"@": 0, **{c: i + 1 for i, c in enumerate("ABCDEFGHI")}}

@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from specsoil.data._scans import RawSpectra, ScanKind, register_reader
+from specsoil.data._registry import register_reader
+from specsoil.data._scans import RawSpectra, ScanKind
 from specsoil.data.formats._binary import BinaryFile, decode_text
 
 MAGIC = b"\x0a\x0a\xfe\xfe"

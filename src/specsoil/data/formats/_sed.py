@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from specsoil._errors import SpecsoilError
-from specsoil.data._scans import RawSpectra, ScanKind, register_reader
+from specsoil.data._registry import register_reader
+from specsoil.data._scans import RawSpectra, ScanKind
 from specsoil.data.formats._text import (
     number_or_none,
     one_spectrum,

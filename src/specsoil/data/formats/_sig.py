@@ -14,7 +14,8 @@ import re
 from pathlib import Path
 
 from specsoil._errors import SpecsoilError
-from specsoil.data._scans import RawSpectra, ScanKind, register_reader
+from specsoil.data._registry import register_reader
+from specsoil.data._scans import RawSpectra, ScanKind
 from specsoil.data.formats._text import (
     one_spectrum,
     parse_date_time,

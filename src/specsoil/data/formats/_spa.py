@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from specsoil.data._scans import AxisUnit, RawSpectra, ScanKind, register_reader
+from specsoil.data._registry import register_reader
+from specsoil.data._scans import AxisUnit, RawSpectra, ScanKind
 from specsoil.data.formats._binary import BinaryFile, iso
 
 MAGIC = b"Spectral Data File"

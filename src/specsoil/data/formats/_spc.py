@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from specsoil.data._scans import AxisUnit, RawSpectra, ScanKind, register_reader
+from specsoil.data._registry import register_reader
+from specsoil.data._scans import AxisUnit, RawSpectra, ScanKind
 from specsoil.data.formats._binary import BinaryFile, iso
 
 _NEW_LSB, _NEW_MSB, _OLD = 0x4B, 0x4C, 0x4D
