@@ -2,7 +2,7 @@
 
 Writes a SYNTHETIC LUCAS-layout table (``write_synthetic``: POINT_ID, coordinates, 12 lab
 values, 4,200 absorbance bands) and reads it once with ``read_spectra``. Then, in this one
-process and in turn: writes the table as Parquet (``write_parquet``) and reads it back
+process and in turn: writes the table as Parquet (``write_spectra_parquet``) and reads it back
 (``read_spectra``); imports it into a SQLite library (``import_table``: one transaction,
 float32 blobs, executemany batches, WAL) and reads it back (``read_library``); and, when
 the PostgreSQL server binaries are there, the same on a throwaway PostgreSQL cluster
@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # postgr
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _markdown import update_section
-from specsoil.data import SpectraTable, read_spectra, write_parquet, write_synthetic
+from specsoil.data import SpectraTable, read_spectra, write_spectra_parquet, write_synthetic
 from specsoil.library import import_table, read_library
 
 SEED = 0
@@ -102,7 +102,7 @@ def main() -> None:
 
         def parquet_step(run: int) -> tuple[float, float, int]:
             parquet = folder / f"table{run}.parquet"
-            write_s, _ = timed(lambda: write_parquet(table, parquet))
+            write_s, _ = timed(lambda: write_spectra_parquet(table, parquet))
             read_s, read = timed(lambda: read_spectra(parquet))
             check_same(read, table)
             return write_s, read_s, parquet.stat().st_size
@@ -122,7 +122,7 @@ def main() -> None:
             )
 
         rows.append(
-            ("Parquet file (write_parquet / read_spectra)", *best(args.repeats, parquet_step))
+            ("Parquet file (write_spectra_parquet / read_spectra)", *best(args.repeats, parquet_step))
         )
         print(rows[-1], flush=True)
         rows.append(
