@@ -122,7 +122,10 @@ def main() -> None:
             )
 
         rows.append(
-            ("Parquet file (write_spectra_parquet / read_spectra)", *best(args.repeats, parquet_step))
+            (
+                "Parquet file (write_spectra_parquet / read_spectra)",
+                *best(args.repeats, parquet_step),
+            )
         )
         print(rows[-1], flush=True)
         rows.append(
