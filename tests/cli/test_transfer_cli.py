@@ -182,6 +182,21 @@ class TestFinetune:
         assert message in stderr
 
 
+@pytest.fixture
+def settings(monkeypatch) -> dict[str, object]:
+    """The keyword arguments transfer-cv passes to transfer_cv, which then stops the run."""
+    import specsoil.cli._transfer_cv as command
+
+    seen: dict[str, object] = {}
+
+    def fake(table, **kwargs):
+        seen.update(kwargs)
+        raise command.SpecsoilError("stop here")
+
+    monkeypatch.setattr(command, "transfer_cv", fake)
+    return seen
+
+
 class TestTransferCV:
     def test_four_strategies_report(self, capsys, files, tmp_path):
         out = tmp_path / "transfer"
@@ -208,7 +223,13 @@ class TestTransferCV:
         assert status == 0, stderr
         document = json.loads((out / "transfer.json").read_text())
         results = document["results"]
-        assert {r["strategy"] for r in results} == {"global", "local", "transfer", "spiking"}
+        assert {r["strategy"] for r in results} == {
+            "global",
+            "local",
+            "transfer",
+            "spiking",
+            "ensemble",
+        }
         assert {r["group"] for r in results} == {"north", "south"}
         for row in results:
             assert {"group", "strategy", "target", "rmse", "r2", "n_test"} <= set(row)
@@ -225,8 +246,10 @@ class TestTransferCV:
             "config.resolved.yaml",
             ".specsoil-output.json",  # marks the folder as specsoil's, for --overwrite
         }
-        assert "transfer beats local in" in stdout
-        assert "spiking plsr" in stdout
+        assert "transfer vs local: wins" in stdout
+        assert "transfer vs spiking plsr: wins" in stdout
+        assert "transfer+plsr vs spiking plsr: wins" in stdout
+        assert "best" not in stdout.replace("lowest mean RMSE per group in bold", "")
         assert "skipped groups" in stdout
         assert "bold" not in stdout  # a pipe shows no bold, so no note points at it
 
@@ -245,16 +268,43 @@ class TestTransferCV:
         assert config["finetune_batchnorm"] == "adapt"
         assert "replaying the other groups' data" in (out / "transfer.md").read_text()
 
-    def test_epochs_zero_means_the_global_model_s(self, capsys, files, tmp_path, monkeypatch):
-        import specsoil.cli._transfer_cv as command
+    def test_draws_similar_replay_and_ensemble_weight(self, capsys, files, tmp_path, settings):
+        seen = settings
+        base = ["transfer-cv", "--data", str(files["grouped"]), "--group-column", "site",
+                "--target", "clay_pct", "--out", str(tmp_path / "x")]  # fmt: skip
+        status, _, stderr = run_cli(
+            capsys, *base, "--draws", "3", "--similar-replay", "--ensemble-weight", "0.3"
+        )
+        assert (status, "stop here" in stderr) == (2, True)
+        assert (seen["draws"], seen["replay_neighbours"], seen["ensemble_weight"]) == (3, 10, 0.3)
+        run_cli(capsys, *base, "--similar-replay", "4", "--repeats", "2")
+        assert (seen["draws"], seen["replay_neighbours"]) == (2, 4)
+        run_cli(capsys, *base)
+        assert (seen["draws"], seen["replay_neighbours"], seen["ensemble_weight"]) == (1, None, 0.5)
 
-        seen = {}
+    def test_two_draws_report_the_spread(self, capsys, files, tmp_path):
+        out = tmp_path / "transfer"
+        status, stdout, stderr = run_cli(
+            capsys, "transfer-cv", "--data", str(files["grouped"]), "--group-column", "site",
+            "--target", "clay_pct", "--local-n", "8", "--spiking-model", "plsr",
+            "--spiking-model", "mbl", "--epochs", "1", "--draws", "2", "--similar-replay", "3",
+            "--config", str(files["config"]), "--out", str(out),
+        )  # fmt: skip
+        assert status == 0, stderr
+        document = json.loads((out / "transfer.json").read_text())
+        assert {r["draw"] for r in document["results"]} == {0, 1}
+        assert len(document["local_samples"]) == 4  # 2 groups x 2 draws
+        clay = document["summary"]["targets"]["clay_pct"]
+        plsr = next(c for c in clay["comparisons"] if c["reference"] == "spiking plsr")
+        assert plsr["n"] == 4
+        assert set(plsr["ratio_by_draw"]) == {"0", "1"}
+        assert document["config"]["finetune_replay_neighbours"] == 3
+        assert "transfer vs spiking average: wins" in stdout
+        assert " ± " in stdout  # the spread over the two draws
+        assert "nearest to each local sample" in (out / "transfer.md").read_text()
 
-        def fake(table, **kwargs):
-            seen.update(kwargs)
-            raise command.SpecsoilError("stop here")
-
-        monkeypatch.setattr(command, "transfer_cv", fake)
+    def test_epochs_zero_means_the_global_model_s(self, capsys, files, tmp_path, settings):
+        seen = settings
         status, _, stderr = run_cli(
             capsys, "transfer-cv", "--data", str(files["grouped"]), "--group-column", "site",
             "--target", "clay_pct", "--epochs", "0", "--no-replay", "--out", str(tmp_path / "x"),

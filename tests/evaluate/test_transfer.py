@@ -15,24 +15,30 @@ from matplotlib.image import imread
 
 from specsoil._errors import SpecsoilError
 from specsoil.evaluate import TransferResult, transfer_cv
-from specsoil.evaluate._transfer import RESULT_COLUMNS, transfer_markdown
+from specsoil.evaluate._transfer import RESULT_COLUMNS, STRATEGIES, transfer_markdown
 
-ISSUE_KEYS = {"group", "strategy", "target", "rmse", "r2", "n_test"}
+ISSUE_KEYS = {"group", "strategy", "target", "draw", "rmse", "r2", "n_test"}
 
 
-def _rows(table: dict[str, dict[str, float]], target: str = "clay") -> list[dict[str, Any]]:
-    """Result rows from {group: {"global": rmse, "spiking plsr": rmse, ...}} (one repeat)."""
+def _rows(
+    table: dict[str, dict[str, float]], target: str = "clay", draw: int = 0
+) -> list[dict[str, Any]]:
+    """Result rows from {group: {"global": rmse, "spiking plsr": rmse, ...}} (one draw)."""
     rows = []
     for group, by_column in table.items():
         for column, value in by_column.items():
             strategy, _, model = column.partition(" ")
+            if strategy.startswith("transfer+"):
+                strategy, model = "ensemble", strategy
+            elif strategy == "spiking_average":
+                model = "average"
             rows.append(
                 {
                     "group": group,
                     "strategy": strategy,
                     "model": model or "cnn1d",
                     "target": target,
-                    "repeat": 0,
+                    "draw": draw,
                     "rmse": value,
                     "r2": 1.0 - value / 10.0,
                     "n_test": 30,
@@ -41,58 +47,105 @@ def _rows(table: dict[str, dict[str, float]], target: str = "clay") -> list[dict
     return rows
 
 
+# Two draws of three groups. Transfer against spiking plsr, per (group, draw): A 4/4.5 win,
+# 6/5 loss; B 4/5 win, 3/2 loss; C 2/2.5 win, 2/2 tie (no win).
+DRAW_0 = {
+    "A": {"global": 5.0, "local": 6.0, "transfer": 4.0, "spiking plsr": 4.5, "spiking mbl": 3.0,
+          "spiking_average": 3.5, "transfer+plsr": 4.0, "transfer+mbl": 3.2},
+    "B": {"global": 3.0, "local": 6.0, "transfer": 4.0, "spiking plsr": 5.0, "spiking mbl": 4.2,
+          "spiking_average": 4.4, "transfer+plsr": 4.1, "transfer+mbl": 4.0},
+    "C": {"global": 9.0, "local": 8.0, "transfer": 2.0, "spiking plsr": 2.5, "spiking mbl": 7.0,
+          "spiking_average": 4.0, "transfer+plsr": 2.1, "transfer+mbl": 4.0},
+}  # fmt: skip
+DRAW_1 = {
+    "A": {**DRAW_0["A"], "transfer": 6.0, "spiking plsr": 5.0},
+    "B": {**DRAW_0["B"], "transfer": 3.0, "spiking plsr": 2.0},
+    "C": {**DRAW_0["C"], "transfer": 2.0, "spiking plsr": 2.0},
+}
+
+
 @pytest.fixture
 def handmade() -> TransferResult:
-    """Three groups: transfer beats local in all three, global in one, best spiking in two."""
-    scores = {
-        "A": {
-            "global": 5.0,
-            "local": 6.0,
-            "transfer": 4.0,
-            "spiking plsr": 4.5,
-            "spiking mbl": 3.0,
-        },
-        "B": {
-            "global": 3.0,
-            "local": 6.0,
-            "transfer": 4.0,
-            "spiking plsr": 5.0,
-            "spiking mbl": 4.2,
-        },
-        "C": {
-            "global": 9.0,
-            "local": 8.0,
-            "transfer": 2.0,
-            "spiking plsr": 2.5,
-            "spiking mbl": 7.0,
-        },
+    """Three groups, two draws of the K local samples, two spiking models and ensembles."""
+    rows = _rows(DRAW_0) + _rows(DRAW_1, draw=1)
+    frame = pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
+    config = {
+        "group_column": "site",
+        "local_n": 20,
+        "draws": 2,
+        "seed": 0,
+        "strategy": "partial",
+        "ensemble_weight": 0.5,
     }
-    rows = _rows(scores)
-    # A second repeat for group A: means over repeats decide (transfer 4 and 6 -> 5 > 4.5).
-    second = [dict(r, repeat=1) for r in rows if r["group"] == "A"]
-    for r in second:
-        r["rmse"] = {"transfer": 6.0}.get(r["strategy"], r["rmse"])
-    frame = pd.DataFrame(rows + second, columns=list(RESULT_COLUMNS))
-    config = {"group_column": "site", "local_n": 20, "repeats": 2, "seed": 0, "strategy": "partial"}
     return TransferResult(frame, {"D": 7}, config, {"global": 1.0})
 
 
-class TestSummary:
-    def test_shares_use_the_mean_over_repeats(self, handmade):
-        clay = handmade.summary()["targets"]["clay"]
-        assert clay["n_groups"] == 3
-        # Transfer means: A 5.0, B 4.0, C 2.0.
-        assert clay["transfer_beats_local"] == pytest.approx(1.0)
-        assert clay["transfer_beats_global"] == pytest.approx(1 / 3)  # only C (A ties at 5.0)
-        assert clay["transfer_beats_spiking"] == pytest.approx(2 / 3)  # B (4.0 < 4.2) and C
+def _comparison(summary: dict[str, Any], subject: str, reference: str) -> dict[str, Any]:
+    (found,) = [
+        c for c in summary["comparisons"] if (c["subject"], c["reference"]) == (subject, reference)
+    ]
+    return found
 
-    def test_margin_to_the_best_spiking_model(self, handmade):
+
+class TestSummary:
+    def test_wins_and_ratios_per_spiking_model_are_paired_per_draw(self, handmade):
+        clay = handmade.summary()["targets"]["clay"]
+        assert (clay["n_groups"], clay["n_draws"]) == (3, 2)
+        plsr = _comparison(clay, "transfer", "spiking plsr")
+        assert (plsr["wins"], plsr["n"]) == (3, 6)  # a tie is no win
+        ratios_0 = [4 / 4.5, 4 / 5, 2 / 2.5]
+        ratios_1 = [6 / 5, 3 / 2, 2 / 2]
+        assert plsr["mean_ratio"] == pytest.approx(np.mean(ratios_0 + ratios_1))
+        assert plsr["ratio_by_draw"] == {
+            0: pytest.approx(np.mean(ratios_0)),
+            1: pytest.approx(np.mean(ratios_1)),
+        }
+        spread = np.std([np.mean(ratios_0), np.mean(ratios_1)], ddof=1)
+        assert plsr["ratio_sd_over_draws"] == pytest.approx(spread)
+        mbl = _comparison(clay, "transfer", "spiking mbl")
+        # mbl: A 4/3, 6/3 losses; B 4/4.2, 3/4.2 wins; C 2/7 wins twice.
+        assert (mbl["wins"], mbl["n"]) == (4, 6)
+        average = _comparison(clay, "transfer", "spiking average")
+        assert (average["wins"], average["n"]) == (4, 6)  # B twice, C twice
+        assert average["mean_ratio"] == pytest.approx(
+            np.mean([4 / 3.5, 4 / 4.4, 2 / 4, 6 / 3.5, 3 / 4.4, 2 / 4])
+        )
+
+    def test_ensembles_are_compared_with_their_spiking_model(self, handmade):
+        clay = handmade.summary()["targets"]["clay"]
+        subjects = {(c["subject"], c["reference"]) for c in clay["comparisons"]}
+        assert subjects == {
+            ("transfer", "global"),
+            ("transfer", "local"),
+            ("transfer", "spiking plsr"),
+            ("transfer", "spiking mbl"),
+            ("transfer", "spiking average"),
+            ("transfer+plsr", "spiking plsr"),
+            ("transfer+mbl", "spiking mbl"),
+        }
+        ensemble = _comparison(clay, "transfer+plsr", "spiking plsr")
+        # 4 < 4.5, 4.1 < 5, 2.1 < 2.5; then 4 < 5, 4.1 > 2, 2.1 > 2.
+        assert (ensemble["wins"], ensemble["n"]) == (4, 6)
+
+    def test_no_comparison_with_the_best_spiking_model_on_test(self, handmade):
+        text = json.dumps(handmade.to_json()) + transfer_markdown(handmade)
+        assert "best" not in text.lower()
+
+    def test_means_and_spread_over_draws_per_group(self, handmade):
         groups = {g["group"]: g for g in handmade.summary()["targets"]["clay"]["groups"]}
-        assert groups["A"]["best_spiking_model"] == "mbl"
-        assert groups["A"]["transfer_minus_best_spiking"] == pytest.approx(2.0)
-        assert groups["B"]["best_spiking_model"] == "mbl"
-        assert groups["B"]["transfer_minus_best_spiking"] == pytest.approx(-0.2)
-        assert groups["C"]["best_spiking_model"] == "plsr"
+        assert groups["A"]["transfer_rmse"] == pytest.approx(5.0)
+        assert groups["A"]["rmse_sd"]["transfer"] == pytest.approx(np.std([4.0, 6.0], ddof=1))
+        assert groups["A"]["rmse_sd"]["global"] == pytest.approx(0.0)
+        assert groups["B"]["spiking_rmse"] == {"plsr": pytest.approx(3.5), "mbl": 4.2}
+        assert groups["B"]["ensemble_rmse"]["transfer+mbl"] == pytest.approx(4.0)
+        assert groups["C"]["spiking_average_rmse"] == pytest.approx(4.0)
+
+    def test_shares_against_local_and_global(self, handmade):
+        clay = handmade.summary()["targets"]["clay"]
+        # Transfer against local: every pair but A's second (6 ties 6); against global:
+        # A 4 < 5 and C twice.
+        assert clay["transfer_beats_local"] == pytest.approx(5 / 6)
+        assert clay["transfer_beats_global"] == pytest.approx(3 / 6)
 
     def test_overall_pools_targets(self, handmade):
         other = pd.DataFrame(_rows({"A": {"local": 1.0, "transfer": 2.0}}, "carbon"))
@@ -100,9 +153,14 @@ class TestSummary:
             handmade, results=pd.concat([handmade.results, other], ignore_index=True)
         )
         summary = both.summary()
-        assert summary["targets"]["carbon"]["transfer_beats_spiking"] is None  # no spiking
+        carbon = summary["targets"]["carbon"]
+        assert [(c["subject"], c["reference"]) for c in carbon["comparisons"]] == [
+            ("transfer", "local")
+        ]
+        # The carbon frame has no spiking column at all; clay's pairs still count overall.
         assert summary["overall"]["n_groups"] == 4
-        assert summary["overall"]["transfer_beats_local"] == pytest.approx(3 / 4)
+        assert summary["overall"]["transfer_beats_local"] == pytest.approx(5 / 7)
+        assert _comparison(summary["overall"], "transfer", "spiking plsr")["n"] == 6
 
 
 class TestWrite:
@@ -113,22 +171,32 @@ class TestWrite:
         assert len(document["results"]) == len(handmade.results)
         for row in document["results"]:
             assert ISSUE_KEYS <= set(row)
-            assert row["strategy"] in {"global", "local", "transfer", "spiking"}
+            assert row["strategy"] in set(STRATEGIES)
         assert document["skipped_groups"] == [{"group": "D", "n": 7}]
-        assert document["summary"]["targets"]["clay"]["transfer_beats_local"] == 1.0
+        clay = document["summary"]["targets"]["clay"]
+        assert clay["transfer_beats_local"] == pytest.approx(5 / 6)
+        assert {"wins", "n", "share", "mean_ratio", "ratio_sd_over_draws"} <= set(
+            clay["comparisons"][0]
+        )
         image = imread(tmp_path / "out" / "transfer_rmse.png")
         assert image.shape[0] > 100
         assert image.shape[1] > 100
 
-    def test_markdown_table_shares_and_margins(self, handmade, tmp_path):
+    def test_markdown_tables_and_comparisons(self, handmade, tmp_path):
         handmade.write(tmp_path)
         text = (tmp_path / "transfer.md").read_text()
-        assert "| group | n test | global | local | transfer | spiking plsr | spiking mbl |" in text
-        assert "| C | 30 | 9 / 0.10 | 8 / 0.20 | 2 / 0.80 | 2.5 / 0.75 | 7 / 0.30 |" in text
-        assert "beats local in 100% (3 of 3)" in text
-        assert "best spiking model in 67% (2 of 3)" in text
-        assert "- A: transfer 5 against mbl 3 (+2, +67%)" in text
-        assert "- B:" not in text  # B beats its best spiking model
+        assert (
+            "| group | n test | global | local | transfer | spiking plsr | spiking mbl | "
+            "spiking average | transfer+plsr | transfer+mbl |"
+        ) in text
+        # Means over the two draws, with their sd; C's plsr: 2.5 and 2 -> 2.25 ± 0.35.
+        assert (
+            "| C | 30 | 9 ± 0 / 0.10 | 8 ± 0 / 0.20 | 2 ± 0 / 0.80 | 2.25 ± 0.35 / 0.78 |" in text
+        )
+        assert "| transfer | spiking plsr | 3 of 6 |" in text
+        assert "| transfer+mbl | spiking mbl |" in text
+        assert "## all targets" in text
+        assert "transfer beats local in 83% (5 of 6) pairs" in text
         assert "D (n=7)" in text
 
     def test_nan_scores_are_null_in_json(self, handmade, tmp_path):
@@ -168,7 +236,11 @@ class TestTransferCVErrors:
         [
             ({"model": "plsr"}, "not a CNN"),
             ({"local_n": 1}, "local_n must be an integer >= 2"),
-            ({"repeats": 0}, "repeats must be an integer >= 1"),
+            ({"draws": 0}, "draws must be an integer >= 1"),
+            ({"replay": False, "replay_neighbours": 5}, "replay_neighbours .* needs replay"),
+            ({"replay_neighbours": 0}, "replay_neighbours must be an integer >= 1"),
+            ({"ensemble_weight": 1.5}, "ensemble_weight must be between 0 and 1"),
+            ({"spiking_models": ["plsr", Spec("average", "mbl", [], {})]}, "spiking average"),
             ({"local_n": 40}, "no group in column 'site' has local_n"),
             ({"group_column": "region"}, "no column 'region'"),
             ({"spiking_models": ["plsr", "plsr"]}, "distinct names"),
@@ -203,11 +275,13 @@ class TestTransferCV:
         assert "'c' has 5 samples" in caplog.text
         frame = result.results
         assert list(frame.columns) == list(RESULT_COLUMNS)
-        # 2 groups x (global, local, transfer, spiking plsr) x 2 targets x 1 repeat.
-        assert len(frame) == 16
-        assert set(frame["strategy"]) == {"global", "local", "transfer", "spiking"}
+        # 2 groups x (global, local, transfer, spiking plsr, transfer+plsr) x 2 targets x 1
+        # draw; one spiking model has no spiking average.
+        assert len(frame) == 20
+        assert set(frame["strategy"]) == {"global", "local", "transfer", "spiking", "ensemble"}
         assert set(frame.loc[frame["strategy"] == "spiking", "model"]) == {"plsr"}
-        assert set(frame.loc[frame["strategy"] != "spiking", "model"]) == {"tiny_cnn"}
+        assert set(frame.loc[frame["strategy"] == "ensemble", "model"]) == {"transfer+plsr"}
+        assert set(frame.loc[frame["strategy"] == "local", "model"]) == {"tiny_cnn"}
         # Every strategy is scored on the same held-out samples: the group minus K = 8.
         assert set(frame.loc[frame["group"] == "a", "n_test"]) == {20}
         assert set(frame.loc[frame["group"] == "b", "n_test"]) == {19}
@@ -220,8 +294,8 @@ class TestTransferCV:
         assert set(summary["targets"]) == {"clay_pct", "total_carbon_pct"}
         assert summary["overall"]["n_groups"] == 4
 
-    def test_local_samples_are_seeded_per_group_and_repeat(self, grouped, monkeypatch):
-        """The same K rows go to local, transfer and spiking; repeats draw new ones."""
+    def test_local_samples_are_seeded_per_group_and_draw(self, grouped, monkeypatch):
+        """The same K rows go to local, transfer and spiking; draws draw new ones."""
         import specsoil.evaluate._transfer as module
 
         seen: list[tuple[str, tuple[str, ...]]] = []
@@ -245,15 +319,15 @@ class TestTransferCV:
             local_n=8,
             model=dataclasses.replace(TINY_CNN, params={**TINY_CNN.params, "max_epochs": 1}),
             spiking_models=["plsr"],
-            repeats=2,
+            draws=2,
         )
-        # Per group and repeat: the local fit, then spiking with the same 8 rows last.
+        # Per group and draw: the local fit, then spiking with the same 8 rows last.
         assert len(seen) == 8
         for k in range(0, 8, 2):
             assert seen[k][0] == "tiny_cnn"
             assert seen[k + 1][0] == "plsr"
             assert set(seen[k][1]) == set(seen[k + 1][1])
-        assert set(seen[0][1]) != set(seen[2][1])  # repeat 2 draws other samples
+        assert set(seen[0][1]) != set(seen[2][1])  # draw 2 has other samples
 
     def test_replay_fine_tunes_with_the_other_groups(self, grouped, monkeypatch):
         """With replay the fine-tuning sees exactly the global model's training rows."""
@@ -339,3 +413,137 @@ class TestTransferCV:
         assert set(clay.loc[clay["group"] == "a", "n_test"]) == {20}
         assert set(carbon_rows.loc[carbon_rows["group"] == "a", "n_test"]) == {20 - 10}
         assert np.isfinite(frame["rmse"]).all()
+
+
+class _Constant:
+    """A stand-in fitted model predicting one value for every sample and target."""
+
+    def __init__(self, name: str, value: float) -> None:
+        self.name, self.value = name, value
+
+    def predict(self, table):
+        return np.full((table.n_samples, 2), self.value)
+
+
+# Stand-in predictions: the CNN (global and local) 20, fine-tuned 30, spiking plsr 40 and
+# mbl 60, so every combination is known exactly.
+CONSTANTS = {"tiny_cnn": 20.0, "transfer": 30.0, "plsr": 40.0, "mbl": 60.0}
+
+
+@pytest.fixture
+def stubbed(monkeypatch):
+    """transfer_cv with constant stand-in models; records every table any model learns from.
+
+    Each record is (what, sample ids): the local, global and spiking fits, the fine-tuning's
+    local table and its replay table.
+    """
+    import specsoil.evaluate._transfer as module
+
+    seen: list[tuple[str, set[str]]] = []
+
+    def fit(self, spec, rows):
+        seen.append((spec.name, set(self.table.sample_ids.iloc[rows])))
+        return _Constant(spec.name, CONSTANTS[spec.name])
+
+    def finetune(base, local, targets, *, replay, **kwargs):
+        seen.append(("finetune local", set(local.sample_ids)))
+        if replay is not None:
+            seen.append(("finetune replay", set(replay.sample_ids)))
+        return _Constant("transfer", CONSTANTS["transfer"])
+
+    monkeypatch.setattr(module._Runner, "fit", fit)
+    monkeypatch.setattr(module, "finetune_model", finetune)
+    return seen
+
+
+def _run(table, **kwargs):
+    settings = {
+        "group_column": "site",
+        "targets": ["clay_pct", "total_carbon_pct"],
+        "local_n": 8,
+        "model": TINY_CNN,
+        "spiking_models": ["plsr", "mbl"],
+        **kwargs,
+    }
+    return transfer_cv(table, **settings)
+
+
+class TestFairness:
+    def test_draws_are_independent_and_reproducible_by_seed(self, grouped, stubbed):
+        three = _run(grouped, draws=3).local_samples
+        assert set(three) == {"a", "b"}
+        for group, draws in three.items():
+            assert len(draws) == 3
+            assert all(len(set(d)) == 8 for d in draws)
+            assert len({frozenset(d) for d in draws}) == 3  # each draw is a new sample
+            members = set(grouped.sample_ids[grouped.metadata["site"] == group])
+            assert all(set(d) <= members for d in draws)
+        # The same seed gives the same draws; draw d does not depend on how many are made.
+        assert _run(grouped, draws=3).local_samples == three
+        two = _run(grouped, draws=2).local_samples
+        assert {g: d[:2] for g, d in three.items()} == two
+        other = _run(grouped, draws=3, seed=1).local_samples
+        assert all(set(other[g][0]) != set(three[g][0]) for g in three)
+
+    def test_no_model_ever_learns_from_a_test_sample(self, grouped, stubbed):
+        result = _run(grouped, draws=2, replay=True)
+        sites = grouped.metadata["site"].to_numpy()
+        ids = grouped.sample_ids.to_numpy()
+        # Fits come in order: per group the global model, then per draw the local model,
+        # the fine-tuning (local and replay tables) and the spiking models.
+        calls = iter(stubbed)
+        for group in ("a", "b"):
+            members = set(ids[sites == group])
+            name, rows = next(calls)
+            assert (name, rows & members) == ("tiny_cnn", set())
+            for local in result.local_samples[group]:
+                test = members - set(local)
+                assert len(test) == int(result.results.query("group == @group")["n_test"].max())
+                for _ in range(5):  # local, finetune local + replay, plsr, mbl
+                    name, rows = next(calls)
+                    assert not rows & test, name
+                    assert rows & members <= set(local), name
+        assert next(calls, None) is None
+
+    def test_ensembles_and_spiking_average_use_fixed_weights(self, grouped, stubbed):
+        result = _run(grouped, ensemble_weight=0.25)
+        frame = result.results
+        Y = grouped.targets(["clay_pct", "total_carbon_pct"])
+        sites = grouped.metadata["site"].to_numpy()
+        expected = {
+            ("spiking_average", "average"): (40.0 + 60.0) / 2,
+            ("ensemble", "transfer+plsr"): 0.25 * 30.0 + 0.75 * 40.0,
+            ("ensemble", "transfer+mbl"): 0.25 * 30.0 + 0.75 * 60.0,
+            ("transfer", "tiny_cnn"): 30.0,
+        }
+        for group in ("a", "b"):
+            local = set(result.local_samples[group][0])
+            test = (sites == group) & ~grouped.sample_ids.isin(local).to_numpy()
+            for (strategy, model), value in expected.items():
+                for j, target in enumerate(["clay_pct", "total_carbon_pct"]):
+                    observed = Y[test, j]
+                    observed = observed[np.isfinite(observed)]
+                    chosen = (
+                        (frame["group"] == group)
+                        & (frame["strategy"] == strategy)
+                        & (frame["model"] == model)
+                        & (frame["target"] == target)
+                    )
+                    (row,) = frame[chosen].to_dict(orient="records")
+                    assert row["rmse"] == pytest.approx(np.sqrt(np.mean((observed - value) ** 2)))
+        assert result.config["ensemble_weight"] == 0.25
+
+    def test_similarity_replay_setting_reaches_the_fine_tuning(self, grouped, monkeypatch):
+        import specsoil.evaluate._transfer as module
+
+        calls: list[dict[str, Any]] = []
+        monkeypatch.setattr(module._Runner, "fit", lambda self, spec, rows: _Constant("x", 1.0))
+        monkeypatch.setattr(
+            module, "finetune_model", lambda base, *a, **k: calls.append(k) or _Constant("t", 1.0)
+        )
+        result = _run(grouped, replay=True, replay_neighbours=4)
+        assert [c["replay_neighbours"] for c in calls] == [4, 4]
+        assert result.config["finetune_replay_neighbours"] == 4
+        assert "the 4 rows of the other groups' data nearest to each local sample" in (
+            transfer_markdown(result)
+        )

@@ -181,3 +181,26 @@ class TestMemoryBasedLearning:
         X, y = _curved_problem(n=30)
         with pytest.raises(ValueError, match=match):
             MemoryBasedLearning(**params).fit(X, y)
+
+
+class TestKNeighbours:
+    def test_nearest_training_rows_by_the_pca_mahalanobis_distance(self):
+        X, y = _curved_problem(n=80, p=20)
+        model = MemoryBasedLearning(k=5, n_pcs=3).fit(X, y)
+        queries = X[:4] + 0.01
+        found = model.kneighbours(queries, 6)
+        assert found.shape == (4, 6)
+        # Brute force: Euclidean distance between PC scores scaled to unit variance.
+        centred = X - X.mean(axis=0)
+        _, singular, vt = np.linalg.svd(centred, full_matrices=False)
+        axes = vt[:3].T / (singular[:3] / np.sqrt(X.shape[0] - 1))
+        train, query = centred @ axes, (queries - X.mean(axis=0)) @ axes
+        distance = ((query[:, None, :] - train[None, :, :]) ** 2).sum(axis=2)
+        np.testing.assert_array_equal(found, np.argsort(distance, axis=1)[:, :6])
+
+    def test_k_is_clipped_and_checked(self):
+        X, y = _curved_problem(n=30, p=10)
+        model = MemoryBasedLearning(k=5).fit(X, y)
+        assert model.kneighbours(X[:2], 100).shape == (2, 30)
+        with pytest.raises(ValueError, match="k must be an int >= 1"):
+            model.kneighbours(X[:2], 0)

@@ -10,7 +10,14 @@ import pytest
 
 from specsoil._errors import SpecsoilError
 from specsoil.data import SpectraTable, read_spectra
-from specsoil.models import SpectralModel, finetune_model, is_finetunable, make_recipe
+from specsoil.models import (
+    MemoryBasedLearning,
+    SpectralModel,
+    finetune_model,
+    is_finetunable,
+    make_recipe,
+    similar_rows,
+)
 
 pytest.importorskip("torch")
 
@@ -184,7 +191,12 @@ class TestBatchNormAndReplay:
         plain = finetune_model(base, local, base.targets, **settings)
         assert not np.allclose(replayed.predict(local), plain.predict(local))
         record = replayed.training["finetune"]["replay"]
-        assert record == {"source": library.source, "n_samples": 40, "local_share": 0.5}
+        assert record == {
+            "source": library.source,
+            "n_samples": 40,
+            "local_share": 0.5,
+            "neighbours_per_local_sample": None,
+        }
         assert plain.training["finetune"]["replay"] is None
         # Replayed lab values steer the fit: clay 100 higher in the replay rows lifts the
         # clay predictions (by about 18 here) and leaves the carbon output as it was.
@@ -242,3 +254,79 @@ class TestIsFinetunable:
     def test_recipes(self, recipe, expected):
         wavelengths = np.arange(400.0, 2400.0, 10.0)
         assert is_finetunable(make_recipe(recipe, wavelengths)) is expected
+
+
+def _brute_force_similar(base, local, library, n_neighbours):
+    """Each local sample's nearest library rows by an explicit Mahalanobis distance.
+
+    The distance is (x - y)' C^-1 (x - y) on the scores of the library's first m principal
+    components, C their covariance matrix, m the count memory-based learning chooses.
+    """
+
+    def preprocessed(table):
+        X = base.align(table)
+        for _, step in base.pipeline.steps[:-1]:
+            X = step.transform(X)
+        return np.asarray(X, dtype=float)
+
+    X_library, X_local = preprocessed(library), preprocessed(local)
+    m = MemoryBasedLearning(k=n_neighbours).fit(X_library, library.targets(base.targets)).n_pcs_
+    mean = X_library.mean(axis=0)
+    axes = np.linalg.svd(X_library - mean, full_matrices=False)[2][:m].T
+    scores_library, scores_local = (X_library - mean) @ axes, (X_local - mean) @ axes
+    precision = np.linalg.inv(np.atleast_2d(np.cov(scores_library, rowvar=False)))
+    chosen: set[int] = set()
+    for query in scores_local:
+        diff = scores_library - query
+        distance = np.einsum("ij,jk,ik->i", diff, precision, diff)
+        chosen |= {int(i) for i in np.argsort(distance)[:n_neighbours]}
+    return sorted(chosen)
+
+
+class TestSimilarityReplay:
+    def test_similar_rows_match_a_brute_force_search(self, base, halves):
+        library, local = halves
+        few = local.subset(np.arange(5))
+        rows = similar_rows(base, few, library, base.targets, n_neighbours=3)
+        expected = _brute_force_similar(base, few, library, 3)
+        assert rows.tolist() == expected
+        assert 3 <= len(expected) <= 15  # at most 3 per local sample, shared ones once
+        # Asking for more neighbours than the library holds gives the whole library.
+        everything = similar_rows(base, few, library, base.targets, n_neighbours=100)
+        assert everything.tolist() == list(range(library.n_samples))
+
+    def test_fine_tunes_on_the_nearest_replay_rows(self, base, halves, monkeypatch):
+        from specsoil.train import CNNRegressor
+
+        library, local = halves
+        seen = {}
+        original = CNNRegressor.finetune
+
+        def spy(self, X, y, **kwargs):
+            seen.update(kwargs)
+            return original(self, X, y, **kwargs)
+
+        monkeypatch.setattr(CNNRegressor, "finetune", spy)
+        tuned = finetune_model(
+            base, local, base.targets, replay=library, replay_neighbours=2, max_epochs=1
+        )
+        expected = _brute_force_similar(base, local, library, 2)
+        assert len(expected) < library.n_samples
+        np.testing.assert_array_equal(seen["replay_y"], library.targets(base.targets)[expected])
+        record = tuned.training["finetune"]["replay"]
+        assert record["n_samples"] == len(expected)
+        assert record["neighbours_per_local_sample"] == 2
+
+    @pytest.mark.parametrize(
+        ("kwargs", "match"),
+        [
+            ({"replay_neighbours": 5}, "needs replay data"),
+            ({"replay": "LIBRARY", "replay_neighbours": 0}, "integer >= 1; got 0"),
+            ({"replay": "LIBRARY", "replay_neighbours": 2.5}, "integer >= 1; got 2.5"),
+        ],
+    )
+    def test_rejects_bad_neighbour_counts(self, base, halves, kwargs, match):
+        if "replay" in kwargs:
+            kwargs = {**kwargs, "replay": halves[0]}
+        with pytest.raises(SpecsoilError, match=match):
+            finetune_model(base, halves[1], base.targets, max_epochs=1, **kwargs)

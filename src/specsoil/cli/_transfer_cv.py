@@ -7,6 +7,7 @@ import math
 import time
 from typing import Any
 
+import numpy as np
 import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -24,6 +25,7 @@ from specsoil.cli._common import (
     run_inputs,
 )
 from specsoil.evaluate import (
+    ENSEMBLE_WEIGHT,
     TRANSFER_EPOCHS,
     TRANSFER_LOCAL_SHARE,
     TRANSFER_REPLAY,
@@ -31,7 +33,7 @@ from specsoil.evaluate import (
     TransferResult,
     transfer_cv,
 )
-from specsoil.models import FINETUNE_BATCHNORM, FINETUNE_STRATEGIES
+from specsoil.models import FINETUNE_BATCHNORM, FINETUNE_STRATEGIES, REPLAY_NEIGHBOURS
 
 DEFAULT_MODEL = "cnn1d"
 DEFAULT_SPIKING = ("plsr", "mbl")
@@ -46,7 +48,10 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         description="Leave each group (site, region, country) out in turn. global: the model "
         "trained on the other groups; local: trained on K samples of the group; transfer: "
         "the global model fine-tuned on the same K samples; spiking: classic models trained "
-        "on the other groups plus the K samples. All are scored on the group's other samples.",
+        "on the other groups plus the K samples; their average; and transfer + spiking "
+        "ensembles. All are scored on the group's other samples, over --draws draws of the "
+        "K samples; transfer is compared with each spiking model and their average, never "
+        "with whichever scored best on the test samples.",
     )
     add_run_flags(parser)
     parser.add_argument("--group-column", help="column naming each sample's group")
@@ -102,7 +107,29 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         f"(default {TRANSFER_LOCAL_SHARE})",
     )
     parser.add_argument(
-        "--repeats", type=int, default=1, help="draws of the K local samples per group (default 1)"
+        "--similar-replay",
+        type=int,
+        nargs="?",
+        const=REPLAY_NEIGHBOURS,
+        metavar="N",
+        help="with --replay: replay only the N rows of the other groups' data nearest to each "
+        "local sample (PCA-Mahalanobis distance, as MBL; similarity-weighted replay as in "
+        f"RS-LOCAL; N defaults to {REPLAY_NEIGHBOURS}); without it, all of them",
+    )
+    parser.add_argument(
+        "--ensemble-weight",
+        type=float,
+        default=ENSEMBLE_WEIGHT,
+        help="weight of transfer in each transfer + spiking ensemble, fixed in advance "
+        f"(default {ENSEMBLE_WEIGHT})",
+    )
+    parser.add_argument(
+        "--draws",
+        "--repeats",
+        dest="draws",
+        type=int,
+        default=1,
+        help="independent draws of the K local samples per group, seeded (default 1)",
     )
     add_output_flags(parser, help="report directory to write")
     parser.set_defaults(func=run)
@@ -141,13 +168,15 @@ def run(args: argparse.Namespace) -> int:
             model=spec,
             spiking_models=spiking,
             strategy=args.strategy,
-            repeats=args.repeats,
+            draws=args.draws,
             seed=seed,
             max_epochs=args.epochs or None,
             lr=args.lr,
             batchnorm=args.batchnorm,
             replay=args.replay,
             local_share=args.local_share,
+            replay_neighbours=args.similar_replay,
+            ensemble_weight=args.ensemble_weight,
             progress=advance,
         )
     resolved = {**result.config, "dataset": loaded.dataset}
@@ -172,53 +201,55 @@ def _progress(args: argparse.Namespace) -> Progress:
     )
 
 
-def _fmt(value: float | None) -> str:
-    return "-" if value is None or not math.isfinite(value) else f"{value:.3g}"
-
-
-def _share(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.0%}"
+def _fmt(value: float | None, spread: float | None = None) -> str:
+    if value is None or not math.isfinite(value):
+        return "-"
+    if spread is None or not math.isfinite(spread):
+        return f"{value:.3g}"
+    return f"{value:.3g} ± {spread:.2g}"
 
 
 def _print_results(out: Console, result: TransferResult, seconds: float) -> None:
     summary = result.summary()
+    means = result.rmse_by_draw()
     for target, per_target in summary["targets"].items():
-        spiking_models = list(
-            dict.fromkeys(m for g in per_target["groups"] for m in g["spiking_rmse"])
+        columns = list(means.columns)
+        by_group = means[means.index.get_level_values("target") == target].groupby(
+            level="group", sort=False
         )
-        table = Table(title=f"{target}: RMSE on each left-out group (mean over repeats)")
-        columns = [
-            "group",
-            "global",
-            "local",
-            "transfer",
-            *(f"spiking {m}" for m in spiking_models),
-        ]
-        for column in columns:
+        table = Table(title=f"{target}: RMSE on each left-out group (mean ± sd over draws)")
+        for column in ["group", *columns]:
             table.add_column(column, justify="left" if column == "group" else "right")
-        for group in per_target["groups"]:
-            values = [
-                group["global_rmse"],
-                group["local_rmse"],
-                group["transfer_rmse"],
-                *(group["spiking_rmse"].get(m) for m in spiking_models),
-            ]
-            finite = [v for v in values if v is not None and math.isfinite(v)]
-            best = min(finite) if finite else None
+        for group, part in by_group:
+            mean, spread = part.mean(), part.std()
+            finite = mean[np.isfinite(mean.to_numpy())]
+            best = finite.min() if len(finite) else None
             cells = [
-                f"[bold green]{_fmt(v)}[/]" if v is not None and v == best else _fmt(v)
-                for v in values
+                f"[bold green]{_fmt(mean[c], spread[c])}[/]"
+                if mean[c] == best
+                else _fmt(mean[c], spread[c])
+                for c in columns
             ]
-            table.add_row(group["group"], *cells)
+            table.add_row(str(group), *cells)
         out.print(table)
-        out.print(
-            f"{target}: transfer beats local in {_share(per_target['transfer_beats_local'])}, "
-            f"global in {_share(per_target['transfer_beats_global'])} and the best spiking "
-            f"model in {_share(per_target['transfer_beats_spiking'])} of "
-            f"{per_target['n_groups']} groups"
-        )
+        _print_comparisons(out, str(target), per_target)
+    _print_comparisons(out, "all targets", summary["overall"])
     if result.skipped_groups:
         skipped = ", ".join(f"{g} (n={n})" for g, n in result.skipped_groups.items())
         out.print(f"skipped groups, too small for K local samples plus a test set: {skipped}")
-    bold = "; lowest RMSE per group in bold" if out.is_terminal else ""  # bold needs a terminal
+    bold = "; lowest mean RMSE per group in bold" if out.is_terminal else ""  # needs a terminal
     out.print(f"total time {seconds:.1f} s{bold}")
+
+
+def _print_comparisons(out: Console, title: str, per_target: dict[str, Any]) -> None:
+    """One line per paired comparison: wins and the mean RMSE ratio over draws."""
+    out.print(
+        f"{title} ({per_target['n_groups']} groups x {per_target['n_draws']} draws), "
+        "paired on the same K samples; ratio below 1: the first wins"
+    )
+    for c in per_target["comparisons"]:
+        ratio = _fmt(c["mean_ratio"], c["ratio_sd_over_draws"])
+        out.print(
+            f"  {c['subject']} vs {c['reference']}: wins {c['wins']} of {c['n']}, "
+            f"mean RMSE ratio {ratio}"
+        )

@@ -22,9 +22,11 @@ from specsoil.evaluate._splits import (
     train_test_column,
 )
 from specsoil.evaluate._transfer import (
+    ENSEMBLE_WEIGHT,
     TRANSFER_EPOCHS,
     TRANSFER_LOCAL_SHARE,
     TRANSFER_REPLAY,
+    TRANSFER_REPLAY_NEIGHBOURS,
     TRANSFER_STRATEGY,
     ModelSpecLike,
     TransferResult,
@@ -41,9 +43,11 @@ from specsoil.evaluate._tuning import (
 )
 
 __all__ = [
+    "ENSEMBLE_WEIGHT",
     "TRANSFER_EPOCHS",
     "TRANSFER_LOCAL_SHARE",
     "TRANSFER_REPLAY",
+    "TRANSFER_REPLAY_NEIGHBOURS",
     "TRANSFER_STRATEGY",
     "VALIDATION_TITLES",
     "CVResult",

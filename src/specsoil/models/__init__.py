@@ -37,10 +37,12 @@ from specsoil.models._svr import SVRCV
 from specsoil.models._transfer import (
     FINETUNE_BATCHNORM,
     FINETUNE_STRATEGIES,
+    REPLAY_NEIGHBOURS,
     FinetuneBatchNorm,
     FinetuneStrategy,
     finetune_model,
     is_finetunable,
+    similar_rows,
 )
 from specsoil.models._uncertainty import (
     DEFAULT_CALIBRATION_FRACTION,
@@ -58,6 +60,7 @@ __all__ = [
     "FINETUNE_BATCHNORM",
     "FINETUNE_STRATEGIES",
     "FORMAT_VERSION",
+    "REPLAY_NEIGHBOURS",
     "SVRCV",
     "ApplicabilityDomain",
     "ClipBounds",
@@ -90,4 +93,5 @@ __all__ = [
     "recipe_description",
     "recipe_estimator",
     "recipe_preprocessing",
+    "similar_rows",
 ]

@@ -391,6 +391,32 @@ class MemoryBasedLearning(RegressorMixin, BaseEstimator):  # type: ignore[misc]
             chosen[j] = clipped[int(np.argmin(rmse[j]))]
         return chosen, rmse
 
+    def kneighbours(self, X: ArrayLike, k: int) -> NDArray[np.intp]:
+        """The training rows nearest to each spectrum of X, by this model's distance.
+
+        The distance is the one the local models use: Mahalanobis in the training set's
+        principal components (``n_pcs_`` of them). Every training row is a candidate,
+        whatever its lab values.
+
+        Args:
+            X: Spectra, shape (n_samples, n_features).
+            k: Neighbours per spectrum; more than the training rows gives them all.
+
+        Returns:
+            Training row indices, shape (n_samples, min(k, n_train)), nearest first.
+
+        Raises:
+            ValueError: If ``k`` is not an int >= 1 or X is invalid.
+        """
+        check_is_fitted(self)
+        if not _is_int(k) or k < 1:
+            raise ValueError(f"k must be an int >= 1; got {k!r}")
+        X_checked = validate_data(self, X, dtype=np.float64, reset=False)
+        n_train = self.X_train_.shape[0]
+        return self._neighbours(
+            self._query_scores(X_checked), min(int(k), n_train), np.ones(n_train, dtype=bool)
+        )
+
     def predict(self, X: ArrayLike) -> NDArray[np.float64]:
         """Predict every target with a local model per spectrum.
 

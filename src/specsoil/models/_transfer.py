@@ -19,6 +19,7 @@ from sklearn.pipeline import Pipeline
 
 from specsoil._errors import SpecsoilError
 from specsoil.data import SpectraTable
+from specsoil.models._mbl import MemoryBasedLearning
 from specsoil.models._spectral_model import SpectralModel, _training_summary
 from specsoil.train import CNNRegressor, require_torch
 
@@ -39,6 +40,12 @@ FinetuneBatchNorm = Literal["frozen", "adapt"]
 FINETUNE_BATCHNORM: tuple[FinetuneBatchNorm, ...] = ("frozen", "adapt")
 """``frozen``: BatchNorm layers keep the base's running statistics (their scale and shift
 still train where unfrozen); ``adapt``: unfrozen ones re-estimate them from the local data."""
+
+
+# Similarity-weighted replay keeps each local sample's 10 nearest library rows: K = 20 local
+# samples then rehearse on at most 200 library rows, the neighbourhood size of MBL's default
+# search (50-200). Fixed from that analogy, before any benchmark ran.
+REPLAY_NEIGHBOURS = 10
 
 
 def _locate_network(pipeline: Pipeline) -> tuple[list[Any], Any, list[str]]:
@@ -128,10 +135,69 @@ def _network_input(
     return np.asarray(X_net)
 
 
+def _preprocessed(base: SpectralModel, table: SpectraTable) -> NDArray[np.float64]:
+    """Spectra on the base's grid through its fitted preprocessing, before any network step."""
+    preprocessing = [s for _, s in base.pipeline.steps[:-1] if s not in (None, "passthrough")]
+    X = _network_input(base, preprocessing, table)
+    return np.asarray(X, dtype=np.float64).reshape(table.n_samples, -1)
+
+
+def _check_neighbours(n_neighbours: object) -> None:
+    if (
+        isinstance(n_neighbours, bool)
+        or not isinstance(n_neighbours, int | np.integer)
+        or n_neighbours < 1
+    ):
+        raise SpecsoilError(f"replay neighbours must be an integer >= 1; got {n_neighbours!r}")
+
+
+def similar_rows(
+    base: SpectralModel,
+    local: SpectraTable,
+    library: SpectraTable,
+    targets: Sequence[str],
+    n_neighbours: int = REPLAY_NEIGHBOURS,
+) -> NDArray[np.intp]:
+    """Rows of ``library`` nearest to the local spectra: each local sample's ``n_neighbours``.
+
+    The distance is memory-based learning's (:meth:`MemoryBasedLearning.kneighbours`):
+    Mahalanobis in the library's principal components, their number chosen by the "opc"
+    rule on the library's lab values of ``targets``, computed on the spectra after the base
+    model's fitted preprocessing. As in RS-LOCAL (Lobsey et al., 2017) only the library
+    samples like the local ones are kept to learn from.
+
+    Args:
+        base: The fitted model whose grid and preprocessing define the spectra compared.
+        local: The local spectra.
+        library: The candidate rows; every one needs a lab value of some target.
+        targets: Lab values steering the number of principal components.
+        n_neighbours: Library rows kept per local sample (fewer if the library is smaller).
+
+    Returns:
+        Sorted, distinct row indices into ``library``.
+
+    Raises:
+        SpecsoilError: If ``n_neighbours`` is not an integer >= 1.
+    """
+    _check_neighbours(n_neighbours)
+    search = MemoryBasedLearning(k=int(n_neighbours), random_state=0)
+    search.fit(_preprocessed(base, library), library.targets(list(targets)))
+    nearest = search.kneighbours(_preprocessed(base, local), int(n_neighbours))
+    return np.unique(nearest).astype(np.intp)
+
+
 def _replay_rows(
-    base: SpectralModel, transforms: list[Any], replay: SpectraTable, targets: list[str]
+    base: SpectralModel,
+    transforms: list[Any],
+    replay: SpectraTable,
+    targets: list[str],
+    similar_to: SpectraTable | None,
+    n_neighbours: int,
 ) -> tuple[NDArray[np.floating], NDArray[np.float64]]:
-    """Network inputs and lab values of the replay rows that hold any value of ``targets``."""
+    """Network inputs and lab values of the replay rows that hold any value of ``targets``.
+
+    With ``similar_to``, only those rows nearest to its spectra (:func:`similar_rows`).
+    """
     missing = [t for t in targets if t not in replay.numeric_columns()]
     if missing:
         raise SpecsoilError(
@@ -143,6 +209,9 @@ def _replay_rows(
     if rows.size == 0:
         raise SpecsoilError(f"{replay.source}: replay data hold no lab value of {targets}")
     if rows.size < replay.n_samples:
+        replay, Y = replay.subset(rows), Y[rows]
+    if similar_to is not None:
+        rows = similar_rows(base, similar_to, replay, targets, n_neighbours)
         replay, Y = replay.subset(rows), Y[rows]
     return _network_input(base, transforms, replay), Y
 
@@ -160,6 +229,7 @@ def finetune_model(
     batchnorm: FinetuneBatchNorm = "frozen",
     replay: SpectraTable | None = None,
     local_share: float = 0.5,
+    replay_neighbours: int | None = None,
 ) -> SpectralModel:
     """Adapt a fitted CNN model to local spectra.
 
@@ -172,6 +242,8 @@ def finetune_model(
     With ``replay`` (fine-tuning with rehearsal, the network's analogue of spiking), the
     network trains on the local samples together with the replay samples, typically the
     base's own training data, the local ones repeated to make ``local_share`` of each epoch.
+    With ``replay_neighbours`` as well (similarity-weighted replay, as RS-LOCAL), only the
+    replay rows nearest to the local spectra are kept (:func:`similar_rows`).
 
     Args:
         base: A fitted model whose estimator is a CNN (``cnn1d``, ``seed_cnn``, ...).
@@ -188,6 +260,9 @@ def finetune_model(
         replay: Spectra with lab values of ``targets`` to rehearse on (rows without any
             are dropped); None: the local samples only.
         local_share: With ``replay``, the share of each epoch made of local samples.
+        replay_neighbours: With ``replay``, keep only the ``replay_neighbours`` replay rows
+            nearest to each local sample (PCA-Mahalanobis, :func:`similar_rows`; e.g.
+            :data:`REPLAY_NEIGHBOURS`); None: every replay row.
 
     Returns:
         A new model with the base's grid and preprocessing and the fine-tuned network; its
@@ -196,7 +271,8 @@ def finetune_model(
     Raises:
         SpecsoilError: If the base is not a CNN, the strategy, BatchNorm mode or local
             share is invalid, the local or replay spectra do not cover the base's range, a
-            target has fewer than 2 lab values, or the replay data lack a target.
+            target has fewer than 2 lab values, the replay data lack a target, or
+            ``replay_neighbours`` is given without ``replay`` or is not an integer >= 1.
     """
     if strategy not in FINETUNE_STRATEGIES:
         raise SpecsoilError(
@@ -208,6 +284,10 @@ def finetune_model(
         )
     if replay is not None and not 0.0 < local_share < 1.0:
         raise SpecsoilError(f"local_share must be between 0 and 1 (exclusive); got {local_share}")
+    if replay_neighbours is not None and replay is None:
+        raise SpecsoilError("replay_neighbours selects replay rows, so it needs replay data")
+    if replay_neighbours is not None:
+        _check_neighbours(replay_neighbours)
     require_torch("fine-tuning")
     transforms, network, path = _split_pipeline(base)
     targets = list(targets)
@@ -216,7 +296,16 @@ def finetune_model(
     # The transforms were fitted on the base's data; never refitted on the local samples.
     X_net = _network_input(base, transforms, table)
     replay_X, replay_Y = (
-        _replay_rows(base, transforms, replay, targets) if replay is not None else (None, None)
+        _replay_rows(
+            base,
+            transforms,
+            replay,
+            targets,
+            table if replay_neighbours is not None else None,
+            REPLAY_NEIGHBOURS if replay_neighbours is None else replay_neighbours,
+        )
+        if replay is not None
+        else (None, None)
     )
     logger.info(
         "fine-tuning %r (%s, trained on %s samples) on %d local samples: strategy %s, %s "
@@ -268,6 +357,7 @@ def finetune_model(
             "source": replay.source,
             "n_samples": len(replay_Y),
             "local_share": local_share,
+            "neighbours_per_local_sample": replay_neighbours,
         }
     return SpectralModel(
         name=name or f"{base.name}-finetuned",
