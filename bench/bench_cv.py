@@ -2,7 +2,10 @@
 
 geeves: seeded 10-fold CV; nirsoil: the official Chimiometrie 2006 calibration/validation split.
 Each dataset runs once through ``specsoil cv`` with all models, so every number in a table comes
-from the same run on the same data. Results go to docs/benchmarks.md (section ``bench_cv``).
+from the same run on the same data. Beside the recipes (whose preprocessing chain is chosen in
+the training folds) the run holds their earlier fixed-chain versions as config variants
+(``*_fixed``), and the ``stack`` recipe, so before/after and stack/best comparisons share folds.
+Results go to docs/benchmarks.md (section ``bench_cv``).
 
     .venv/bin/python bench/bench_cv.py            # all models
     .venv/bin/python bench/bench_cv.py --model plsr --model mbl
@@ -17,11 +20,25 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
 
 from _cv_tables import RUNS, accuracy_tables, run_cv
 from _markdown import update_section
 
-MODELS = ["plsr", "cubist", "rf", "svr", "mbl"]
+_RESAMPLE = {"name": "resample", "step": 10, "method": "mean"}
+_SG1 = {"name": "savgol", "window_length": 7, "polyorder": 2, "deriv": 1}
+# The recipes' preprocessing before the chain was chosen in the training folds (issue 12.2).
+FIXED_CHAINS: dict[str, list[dict[str, Any]]] = {
+    "plsr": [_RESAMPLE],
+    "cubist": [_RESAMPLE],
+    "svr": [_RESAMPLE, _SG1, {"name": "snv"}],
+    "mbl": [_RESAMPLE, _SG1],
+}
+SINGLE = ["plsr", "cubist", "rf", "svr", "mbl"]
+MODELS = [*SINGLE, *(f"{m}_fixed" for m in FIXED_CHAINS), "stack"]
 # Best results the team measured with standard tools (issue 2), for orientation.
 ORIENTATION = {
     ("geeves", "clay_pct"): "0.81 (RF); PLSR 0.80",
@@ -33,7 +50,7 @@ ORIENTATION = {
 }
 
 
-def render(name: str, metrics: dict, wall: float, models: list[str]) -> str:
+def render(name: str, metrics: dict[str, Any], wall: float, models: list[str]) -> str:
     return accuracy_tables(
         name,
         metrics,
@@ -42,34 +59,117 @@ def render(name: str, metrics: dict, wall: float, models: list[str]) -> str:
         heading="###",
         extra_title="issue 2 orientation",
         extra=lambda target, _: ORIENTATION.get((name, target), ""),
-        note="",
+        note=" `*_fixed`: the recipe's earlier fixed chain, in the same run.",
         time_label="wall time (s)",
     )
+
+
+def _rmse(metrics: dict[str, Any]) -> dict[tuple[str, str], float]:
+    return {(r["model"], r["target"]): float(r["rmse"]) for r in metrics["results"]}
+
+
+def comparison(metrics: dict[str, Any], models: list[str]) -> str:
+    """Chosen-chain recipes against their fixed chains, and the stack against the best single."""
+    rmse = _rmse(metrics)
+    targets = list(dict.fromkeys(r["target"] for r in metrics["results"]))
+    lines = []
+    pairs = [m for m in FIXED_CHAINS if m in models and f"{m}_fixed" in models]
+    if pairs:
+        lines += [
+            "RMSE with the chain chosen in the training folds / with the earlier fixed chain "
+            "(ratio below 1: better):",
+            "",
+            "| target | " + " | ".join(pairs) + " |",
+            "|---|" + "---:|" * len(pairs),
+        ]
+        for target in targets:
+            cells = []
+            for m in pairs:
+                new, old = rmse[m, target], rmse[f"{m}_fixed", target]
+                cells.append(f"{new:.3g} / {old:.3g} ({new / old:.3f})")
+            lines.append(f"| {target} | " + " | ".join(cells) + " |")
+        lines.append("")
+    if "stack" in models:
+        singles = [m for m in models if m != "stack"]
+        lines += [
+            "Stack against the best single model of the same run (chosen or fixed chain):",
+            "",
+            "| target | stack RMSE | best single | its RMSE | ratio | goal met |",
+            "|---|---:|---|---:|---:|---|",
+        ]
+        for target in targets:
+            best = min(singles, key=lambda m: rmse[m, target])
+            stack, single = rmse["stack", target], rmse[best, target]
+            met = "yes" if stack <= single else "**no**"
+            lines.append(
+                f"| {target} | {stack:.3g} | {best} | {single:.3g} | {stack / single:.3f} | {met} |"
+            )
+        lines.append("")
+    details = metrics.get("fit_details", {})
+    weights = [f["weights"] for f in details.get("stack", {}).values() if "weights" in f]
+    if weights:
+        members = list(weights[0])
+        lines += [
+            "Stack member weights (non-negative, summing to 1), mean over the outer folds:",
+            "",
+            "| target | " + " | ".join(members) + " |",
+            "|---|" + "---:|" * len(members),
+        ]
+        for target in targets:
+            cells = [f"{np.mean([w[m][target] for w in weights]):.2f}" for m in members]
+            lines.append(f"| {target} | " + " | ".join(cells) + " |")
+        lines.append("")
+    chains = {m: f for m, f in details.items() if any("chain" in d for d in f.values())}
+    if chains:
+        lines += [
+            "Chains chosen in the training folds (folds choosing each):",
+            "",
+            "| target | " + " | ".join(chains) + " |",
+            "|---|" + "---|" * len(chains),
+        ]
+        for target in targets:
+            cells = []
+            for folds in chains.values():
+                counts: dict[str, int] = {}
+                for fold in folds.values():
+                    counts[fold["chain"][target]] = counts.get(fold["chain"][target], 0) + 1
+                cells.append(", ".join(f"{c}: {n}" for c, n in sorted(counts.items())))
+            lines.append(f"| {target} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", action="append", help="models to run (default: all)")
     parser.add_argument("--dataset", action="append", choices=sorted(RUNS))
+    parser.add_argument("--jobs", type=int, default=1, help="fits run at once")
     args = parser.parse_args()
     models = args.model or MODELS
     command = "make bench  # = .venv/bin/python bench/bench_cv.py"
-    if args.model or args.dataset:
+    if args.model or args.dataset or args.jobs != 1:
         command = "python bench/bench_cv.py " + " ".join(sys.argv[1:])
     sections = [
         "## Classic models: cross-validated accuracy (bench/bench_cv.py)",
         "",
         f"Command: `{command}`. Machine: {platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}; run {time.strftime('%Y-%m-%d')}.",
-        "Every tuning choice (PLS components, SVR grid, MBL neighbours) is made inside the "
-        "training folds only. Missing lab values are masked per target.",
+        "Every tuning choice (preprocessing chain, PLS components, SVR grid, MBL neighbours, "
+        "stack weights) is made inside the training folds only. Missing lab values are masked "
+        "per target.",
         "",
     ]
     with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "variants.yaml"
+        variants = {
+            f"{m}_fixed": {"recipe": m, "preprocessing": steps} for m, steps in FIXED_CHAINS.items()
+        }
+        config.write_text(yaml.safe_dump({"models": variants}), encoding="utf-8")
         for name in args.dataset or sorted(RUNS):
-            metrics, wall = run_cv(name, models, Path(tmp))
+            metrics, wall = run_cv(name, models, Path(tmp), config=config, jobs=args.jobs)
             sections.append(render(name, metrics, wall, models))
-            print(sections[-1])
+            sections.append(comparison(metrics, models))
+            print(sections[-2] + "\n" + sections[-1], flush=True)
     update_section("bench_cv", "\n".join(sections))
 
 

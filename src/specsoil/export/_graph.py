@@ -24,6 +24,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from torch import nn
 
 from specsoil._errors import SpecsoilError
+from specsoil.models import ChainSelectCV
 from specsoil.nets import STFT
 from specsoil.preprocess import (
     AbsorbanceTransform,
@@ -219,6 +220,18 @@ class ExportedModel(nn.Module):
         return properties.to(torch.float32)
 
 
+class PerTarget(nn.Module):
+    """Each target's own preprocessing chain and linear head (a chain chosen per target)."""
+
+    def __init__(self, branches: Sequence[nn.Module]) -> None:
+        super().__init__()
+        self.branches = nn.ModuleList(branches)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, L) float64 to (N, n_targets) float64, one column per branch."""
+        return torch.cat([branch(x) for branch in self.branches], dim=1)
+
+
 def _capture_affine(
     transform: Callable[[NDArray[np.float64]], NDArray[Any]], n_features: int, label: str
 ) -> AffineMap:
@@ -369,6 +382,8 @@ def build_module(pipeline: Pipeline, n_features: int, *, model_name: str) -> Exp
             exportable equivalent.
     """
     *preprocessing, (estimator_label, estimator) = _flatten(pipeline)
+    if isinstance(estimator, ChainSelectCV):
+        return _chain_model(preprocessing, n_features, model_name, estimator_label, estimator)
     if not isinstance(estimator, CNNRegressor):
         return _linear_model(pipeline, n_features, model_name, estimator_label, estimator)
     if not hasattr(estimator, "module_"):
@@ -387,6 +402,44 @@ def build_module(pipeline: Pipeline, n_features: int, *, model_name: str) -> Exp
         np.asarray(estimator.target_scale_, dtype=np.float64),
     )
     return ExportedModel(modules, members).eval()
+
+
+def _chain_model(
+    preprocessing: Sequence[tuple[str, Any]],
+    n_features: int,
+    model_name: str,
+    label: str,
+    estimator: ChainSelectCV,
+) -> ExportedModel:
+    """A recipe that chose a chain per target: shared steps, then per target its chain.
+
+    Each target's model after its chain must be linear (PLSR); it becomes one matrix.
+    """
+    modules: list[nn.Module] = []
+    width = n_features
+    for step_label, step in preprocessing:
+        module = _convert_step(step_label, step, width)
+        if module is not None:
+            modules.append(module)
+        if isinstance(step, Resample):
+            width = int(step.wavelengths_out_.size)
+    branches: list[nn.Module] = []
+    for target, chain in enumerate(estimator.estimators_):
+        *steps, (_, model) = chain.steps
+        branch = [m for s_label, s in steps if (m := _convert_step(s_label, s, width)) is not None]
+
+        def predict(Z: NDArray[np.float64], model: Any = model) -> NDArray[np.float64]:
+            return np.asarray(model.predict(Z), dtype=np.float64).reshape(Z.shape[0], -1)
+
+        try:
+            head = _capture_affine(predict, width, f"{label} target {target}")
+        except SpecsoilError:
+            raise SpecsoilError(
+                f"model {model_name!r}: only CNN models and linear ones (plsr) can be exported "
+                f"to ONNX; its estimator {label!r} ({type(model).__name__}) is neither"
+            ) from None
+        branches.append(nn.Sequential(*branch, head))
+    return ExportedModel(modules, PerTarget(branches)).eval()
 
 
 def _linear_model(

@@ -4,11 +4,14 @@ Every estimator follows the scikit-learn regressor contract, accepts y of shape 
 (n, n_targets), and skips missing lab values (NaN) per target instead of imputing them.
 """
 
+from specsoil.models._chains import ChainSelectCV, fit_details
 from specsoil.models._cubist import CubistRegressor, OptionalDependencyError, cubist_available
 from specsoil.models._mbl import MemoryBasedLearning
 from specsoil.models._per_target import PerTargetRegressor
 from specsoil.models._pls import PLSRegressionCV
 from specsoil.models._recipes import (
+    STACK,
+    STANDARD_CHAINS,
     available_recipes,
     default_recipes,
     list_recipes,
@@ -24,6 +27,7 @@ from specsoil.models._spectral_model import (
     align_spectra,
     check_format_version,
 )
+from specsoil.models._stack import StackedRegressor, stacking_weights
 from specsoil.models._streaming import fit_model_stream
 from specsoil.models._svr import SVRCV
 from specsoil.models._transfer import (
@@ -50,8 +54,11 @@ __all__ = [
     "FINETUNE_BATCHNORM",
     "FINETUNE_STRATEGIES",
     "FORMAT_VERSION",
+    "STACK",
+    "STANDARD_CHAINS",
     "SVRCV",
     "ApplicabilityDomain",
+    "ChainSelectCV",
     "ConformalCalibration",
     "ConformalOption",
     "CubistRegressor",
@@ -63,12 +70,14 @@ __all__ = [
     "PLSRegressionCV",
     "PerTargetRegressor",
     "SpectralModel",
+    "StackedRegressor",
     "align_spectra",
     "available_recipes",
     "check_format_version",
     "cubist_available",
     "default_recipes",
     "finetune_model",
+    "fit_details",
     "fit_model_stream",
     "is_finetunable",
     "list_recipes",
@@ -76,4 +85,5 @@ __all__ = [
     "recipe_description",
     "recipe_estimator",
     "recipe_preprocessing",
+    "stacking_weights",
 ]
