@@ -353,6 +353,21 @@ def _convert_step(label: str, step: Any, n_features: int) -> nn.Module | None:
     )
 
 
+def _convert_steps(
+    steps: Sequence[tuple[str, Any]], n_features: int
+) -> tuple[list[nn.Module], int]:
+    """The modules of fitted ``(label, step)`` pairs, and the width of their output."""
+    modules: list[nn.Module] = []
+    width = n_features
+    for label, step in steps:
+        module = _convert_step(label, step, width)
+        if module is not None:
+            modules.append(module)
+        if isinstance(step, Resample):  # the only 2-D step that changes the width
+            width = int(step.wavelengths_out_.size)
+    return modules, width
+
+
 def _flatten(pipeline: Pipeline, prefix: str = "") -> list[tuple[str, Any]]:
     """The steps of ``pipeline`` with nested pipelines spliced in, labels joined by '/'."""
     steps: list[tuple[str, Any]] = []
@@ -388,14 +403,7 @@ def build_module(pipeline: Pipeline, n_features: int, *, model_name: str) -> Exp
         return _linear_model(pipeline, n_features, model_name, estimator_label, estimator)
     if not hasattr(estimator, "module_"):
         raise SpecsoilError(f"model {model_name!r}: the CNN is not fitted; nothing to export")
-    modules: list[nn.Module] = []
-    width = n_features
-    for label, step in preprocessing:
-        module = _convert_step(label, step, width)
-        if module is not None:
-            modules.append(module)
-        if isinstance(step, Resample):  # the only 2-D step that changes the width
-            width = int(step.wavelengths_out_.size)
+    modules, _ = _convert_steps(preprocessing, n_features)
     members = Members(
         [_portable_net(net) for net in estimator._members()],
         np.asarray(estimator.target_mean_, dtype=np.float64),
@@ -415,18 +423,11 @@ def _chain_model(
 
     Each target's model after its chain must be linear (PLSR); it becomes one matrix.
     """
-    modules: list[nn.Module] = []
-    width = n_features
-    for step_label, step in preprocessing:
-        module = _convert_step(step_label, step, width)
-        if module is not None:
-            modules.append(module)
-        if isinstance(step, Resample):
-            width = int(step.wavelengths_out_.size)
+    modules, width = _convert_steps(preprocessing, n_features)
     branches: list[nn.Module] = []
     for target, chain in enumerate(estimator.estimators_):
         *steps, (_, model) = chain.steps
-        branch = [m for s_label, s in steps if (m := _convert_step(s_label, s, width)) is not None]
+        branch, _ = _convert_steps(steps, width)
 
         def predict(Z: NDArray[np.float64], model: Any = model) -> NDArray[np.float64]:
             return np.asarray(model.predict(Z), dtype=np.float64).reshape(Z.shape[0], -1)

@@ -12,7 +12,7 @@ from sklearn.model_selection import KFold
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from specsoil.models._per_target import check_targets, format_prediction
+from specsoil.models._per_target import PerTargetPredictMixin, check_targets
 from specsoil.models._pls import PLSRegressionCV, select_n_components
 from specsoil.preprocess import make_preprocessing
 
@@ -23,7 +23,7 @@ def chain_pipeline(steps: Sequence[Mapping[str, Any]], n_features: int) -> Pipel
     return pipeline
 
 
-class ChainSelectCV(RegressorMixin, BaseEstimator):  # type: ignore[misc]
+class ChainSelectCV(PerTargetPredictMixin, RegressorMixin, BaseEstimator):  # type: ignore[misc]
     """Per target, the preprocessing chain with the lowest inner-CV RMSE, then the estimator.
 
     Soil properties differ in what spoils their spectra: scatter matters for clay, baseline
@@ -155,32 +155,10 @@ class ChainSelectCV(RegressorMixin, BaseEstimator):  # type: ignore[misc]
             estimator.fit(X_chain, y)
         return name, rmse, Pipeline([*chain.steps, ("estimator", estimator)])
 
-    def predict(self, X: ArrayLike) -> NDArray[np.float64]:
-        """Predict every target through its chosen chain.
-
-        Args:
-            X: Spectra, shape (n_samples, n_features).
-
-        Returns:
-            Predictions, shape (n_samples,) if fitted on 1-D y, else (n_samples, n_targets).
-        """
-        check_is_fitted(self)
-        X_checked = validate_data(self, X, dtype=np.float64, reset=False)
-        columns = [
-            np.asarray(p.predict(X_checked), dtype=np.float64).reshape(-1) for p in self.estimators_
-        ]
-        return format_prediction(np.stack(columns, axis=1), self._y_ndim)
-
     def fit_details(self) -> dict[str, Any]:
         """What the training rows chose, JSON-ready: the chain of every target (in order)."""
         check_is_fitted(self)
         return {"chain": [str(p_name) for p_name in np.atleast_1d(self.chain_)]}
-
-    def __sklearn_tags__(self) -> Any:
-        tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
-        tags.target_tags.single_output = True
-        return tags
 
 
 def _pls_rmse(curve: NDArray[np.float64] | None, pls: PLSRegressionCV) -> float:

@@ -463,10 +463,7 @@ def _chain_select(
         cv=options.get("cv", 5),
         random_state=random_state,
     )
-    try:
-        selector._check_params()
-    except (TypeError, ValueError) as exc:
-        raise SpecsoilError(f"{where}: {exc}") from None
+    _check_or_raise(where, selector._check_params)
     return selector
 
 
@@ -522,8 +519,13 @@ def _stack(
         sum_to_one=params.get("sum_to_one", True),
         random_state=random_state,
     )
-    try:
-        stack._check_params()
-    except (TypeError, ValueError) as exc:
-        raise SpecsoilError(f"recipe {STACK!r}: {exc}") from None
+    _check_or_raise(f"recipe {STACK!r}", stack._check_params)
     return stack
+
+
+def _check_or_raise(where: str, check: Callable[[], object]) -> None:
+    """Run a parameter check now, before any data is read, as a user error naming ``where``."""
+    try:
+        check()
+    except (TypeError, ValueError) as exc:
+        raise SpecsoilError(f"{where}: {exc}") from None
