@@ -98,6 +98,20 @@ class TestChainSelectCV:
             assert rows <= set(range(45))
         assert RecordingRegressor.fitted_rows[-1] == set(range(45))
 
+    def test_a_reference_chain_yields_only_to_a_significantly_better_one(self):
+        X, y = _scattered(seed=5)
+        pls = PLSRegressionCV(max_components=10, cv=5)
+        scatter = ChainSelectCV(pls, chains=CHAINS, reference="absorbance").fit(X, y)
+        assert scatter.chain_ in {"snv", "snv_sg1", "msc_sg1"}  # far better: it replaces
+        rng = np.random.default_rng(6)
+        clean = rng.normal(size=(80, 30))
+        target = clean[:, 3] + rng.normal(0, 0.5, 80)
+        # Without scatter the chains differ by noise only: the reference stays.
+        kept = ChainSelectCV(pls, chains=CHAINS, reference="absorbance").fit(clean + 5.0, target)
+        assert kept.chain_ == "absorbance"
+        rmse = kept.chain_rmse_[0]
+        assert ChainSelectCV(pls, chains=CHAINS)._choose(rmse, {}) == min(rmse, key=rmse.get)
+
     def test_one_chain_is_fitted_without_scoring(self):
         X, y = _scattered(seed=4)
         model = ChainSelectCV(PLSRegressionCV(max_components=4), chains={"snv": [{"name": "snv"}]})
@@ -112,15 +126,22 @@ class TestChainSelectCV:
 
 
 class TestRecipesChooseTheirChain:
-    @pytest.mark.parametrize("name", ["plsr", "mbl", "svr", "cubist"])
-    def test_the_classic_recipes_choose_among_the_standard_chains(self, name):
+    @pytest.mark.parametrize(
+        ("name", "reference"),
+        [("plsr", "absorbance"), ("mbl", "sg1"), ("svr", "sg1_snv"), ("cubist", "absorbance")],
+    )
+    def test_the_classic_recipes_choose_among_the_standard_chains(self, name, reference):
+        five = ["absorbance", "snv", "sg1", "snv_sg1", "msc_sg1"]
         steps = recipe_preprocessing(name)
-        assert steps[-1] == {"name": "select_chain", "chains": list(STANDARD_CHAINS)}
+        assert steps[-1]["name"] == "select_chain"
+        assert steps[-1]["chains"][:5] == five
+        assert steps[-1]["reference"] == reference  # the recipe's earlier fixed chain
         if name == "cubist":
             pytest.importorskip("cubist")
         selector = make_recipe(name, np.arange(400.0, 1000.0, 2.0))[-1]
         assert isinstance(selector, ChainSelectCV)
-        assert list(selector.chains) == list(STANDARD_CHAINS)
+        assert set(selector.chains) <= set(STANDARD_CHAINS)
+        assert selector.reference == reference
 
     def test_the_proxies_bound_the_cost(self):
         grid = np.arange(400.0, 1000.0, 2.0)
@@ -151,6 +172,10 @@ class TestRecipesChooseTheirChain:
             ([{"name": "select_chain", "chains": []}], "non-empty list"),
             ([{"name": "select_chain", "folds": 3}], r"unknown option\(s\) \['folds'\]"),
             ([{"name": "select_chain", "cv": 1}], "cv must be"),
+            (
+                [{"name": "select_chain", "chains": ["snv"], "reference": "sg1"}],
+                "reference must be",
+            ),
         ],
     )
     def test_bad_select_steps_are_user_errors(self, steps, match):

@@ -16,6 +16,9 @@ from specsoil.models._per_target import PerTargetPredictMixin, check_targets
 from specsoil.models._pls import PLSRegressionCV, select_n_components
 from specsoil.preprocess import make_preprocessing
 
+# Random sign flips of the paired test that a chain must pass to replace the reference.
+_N_PERMUTATIONS = 999
+
 
 def chain_pipeline(steps: Sequence[Mapping[str, Any]], n_features: int) -> Pipeline:
     """The unfitted transformer of one chain (steps as data; none of them needs the grid)."""
@@ -51,7 +54,10 @@ class ChainSelectCV(PerTargetPredictMixin, RegressorMixin, BaseEstimator):  # ty
         proxy: The unfitted regressor that scores the chains; None scores them with the
             estimator itself.
         cv: Inner folds for a proxy that is not a PLSRegressionCV.
-        random_state: Seed of those inner folds.
+        reference: The chain kept unless another is significantly better (see
+            ``_choose``); None takes the lowest inner-CV RMSE.
+        alpha: Significance level of that one-sided paired test.
+        random_state: Seed of those inner folds and of the test's sign flips.
 
     Attributes:
         chain_: The chosen chain's name: a str for 1-D y, else a list (n_targets,).
@@ -67,12 +73,16 @@ class ChainSelectCV(PerTargetPredictMixin, RegressorMixin, BaseEstimator):  # ty
         chains: Mapping[str, Sequence[Mapping[str, Any]]],
         proxy: Any = None,
         cv: int = 5,
+        reference: str | None = None,
+        alpha: float = 0.05,
         random_state: int | None = 0,
     ) -> None:
         self.estimator = estimator
         self.chains = chains
         self.proxy = proxy
         self.cv = cv
+        self.reference = reference
+        self.alpha = alpha
         self.random_state = random_state
 
     def _check_params(self) -> None:
@@ -82,6 +92,12 @@ class ChainSelectCV(PerTargetPredictMixin, RegressorMixin, BaseEstimator):  # ty
             )
         if isinstance(self.cv, bool) or not isinstance(self.cv, int | np.integer) or self.cv < 2:
             raise ValueError(f"cv must be an int >= 2; got {self.cv!r}")
+        if self.reference is not None and self.reference not in self.chains:
+            raise ValueError(
+                f"reference must be one of the chains {list(self.chains)}; got {self.reference!r}"
+            )
+        if not (isinstance(self.alpha, float | int) and 0.0 < self.alpha < 1.0):
+            raise ValueError(f"alpha must be a number in (0, 1); got {self.alpha!r}")
         for _name, steps in self.chains.items():
             chain_pipeline(steps, 1000)  # raises for an unknown step or option, before any data
 
@@ -125,13 +141,18 @@ class ChainSelectCV(PerTargetPredictMixin, RegressorMixin, BaseEstimator):  # ty
         proxy = self.estimator if self.proxy is None else self.proxy
         rmse: dict[str, float] = {}
         curves: dict[str, NDArray[np.float64] | None] = {}
+        residuals: dict[str, NDArray[np.float64]] = {}  # per sample, at each chain's best
         if len(pipelines) == 1:
             rmse = {name: float("nan") for name in pipelines}  # nothing to choose
         elif isinstance(proxy, PLSRegressionCV):
             for name, chain in pipelines.items():
                 curve = proxy.cv_residuals(X, y, chain=chain)
                 curves[name] = curve
-                rmse[name] = _pls_rmse(curve, proxy)
+                if curve is not None:
+                    count = select_n_components(
+                        curve, proxy.selection, random_state=proxy.random_state
+                    )
+                    residuals[name] = curve[:, count - 1]
         else:
             splits = list(
                 KFold(
@@ -139,13 +160,13 @@ class ChainSelectCV(PerTargetPredictMixin, RegressorMixin, BaseEstimator):  # ty
                 ).split(X)
             )
             for name, chain in pipelines.items():
-                rmse[name] = _cv_rmse(
-                    Pipeline([*clone(chain).steps, ("proxy", proxy)]), X, y, splits
-                )
-        # The first chain wins ties and a proxy that scored nothing (NaN).
-        name = min(
-            rmse, key=lambda n: (not np.isfinite(rmse[n]), rmse[n] if np.isfinite(rmse[n]) else 0.0)
-        )
+                model = Pipeline([*clone(chain).steps, ("proxy", proxy)])
+                residuals[name] = _cv_residuals(model, X, y, splits)
+        for name, values in residuals.items():
+            rmse[name] = float(np.sqrt(np.mean(values**2)))
+        for name in pipelines:
+            rmse.setdefault(name, float("nan"))
+        name = self._choose(rmse, residuals)
         chain = clone(pipelines[name]).fit(X)
         estimator = clone(self.estimator)
         X_chain = chain.transform(X)
@@ -155,34 +176,54 @@ class ChainSelectCV(PerTargetPredictMixin, RegressorMixin, BaseEstimator):  # ty
             estimator.fit(X_chain, y)
         return name, rmse, Pipeline([*chain.steps, ("estimator", estimator)])
 
+    def _choose(self, rmse: dict[str, float], residuals: dict[str, NDArray[np.float64]]) -> str:
+        """The lowest-RMSE chain; with a reference, only if significantly better than it.
+
+        Picking the minimum of several noisy inner-CV estimates favours whichever chain was
+        luckiest on those folds (selection bias; Cawley & Talbot, 2010, JMLR 11:2079), and a
+        chain that wins by noise loses on new data. So, with a ``reference`` (the recipe's
+        long-standing chain), another chain replaces it only when its squared out-of-fold
+        residuals are lower by a one-sided paired randomization test at ``alpha`` (van der
+        Voet, 1994), the test ``select_n_components`` uses for components.
+        """
+        scored = [n for n in rmse if np.isfinite(rmse[n])]
+        if not scored:
+            return next(iter(rmse))  # nothing scored: the first chain
+        best = min(scored, key=lambda n: rmse[n])  # the first chain wins ties
+        reference = self.reference
+        if reference is None or reference not in residuals or best == reference:
+            return best
+        rng = np.random.default_rng(self.random_state)
+        for name in sorted(scored, key=lambda n: rmse[n]):
+            if name == reference or rmse[name] >= rmse[reference]:
+                return reference
+            diff = residuals[name] ** 2 - residuals[reference] ** 2  # < 0 where name is better
+            signs = rng.integers(0, 2, size=(_N_PERMUTATIONS, diff.size)) * 2.0 - 1.0
+            flipped = (signs @ diff) / diff.size
+            p_value = (np.count_nonzero(flipped <= diff.mean()) + 0.5) / (_N_PERMUTATIONS + 1)
+            if p_value < self.alpha:
+                return name
+        return reference
+
     def fit_details(self) -> dict[str, Any]:
         """What the training rows chose, JSON-ready: the chain of every target (in order)."""
         check_is_fitted(self)
         return {"chain": [str(p_name) for p_name in np.atleast_1d(self.chain_)]}
 
 
-def _pls_rmse(curve: NDArray[np.float64] | None, pls: PLSRegressionCV) -> float:
-    """Inner-CV RMSE at the number of components the PLS estimator's own rule picks."""
-    if curve is None:
-        return float("nan")
-    count = select_n_components(curve, pls.selection, random_state=pls.random_state)
-    return float(np.sqrt(np.mean(curve[:, count - 1] ** 2)))
-
-
-def _cv_rmse(
+def _cv_residuals(
     model: Any,
     X: NDArray[np.float64],
     y: NDArray[np.float64],
     splits: list[tuple[NDArray[np.intp], NDArray[np.intp]]],
-) -> float:
-    """Pooled out-of-fold RMSE of ``model`` over ``splits``."""
+) -> NDArray[np.float64]:
+    """Out-of-fold residuals (predicted - observed) of ``model`` over ``splits``."""
     residuals = np.empty(y.size)
     for train, test in splits:
         fitted = clone(model).fit(X[train], y[train])
-        residuals[test] = (
-            np.asarray(fitted.predict(X[test]), dtype=np.float64).reshape(-1) - y[test]
-        )
-    return float(np.sqrt(np.mean(residuals**2)))
+        predicted = np.asarray(fitted.predict(X[test]), dtype=np.float64).reshape(-1)
+        residuals[test] = predicted - y[test]
+    return residuals
 
 
 def fit_details(model: Any) -> dict[str, Any]:
