@@ -21,10 +21,21 @@ RUNS = {
 }
 
 
-def run_cv(name: str, models: list[str], workdir: Path) -> tuple[dict[str, Any], float]:
-    """Cross-validate ``models`` on dataset ``name`` in one CLI run; metrics and wall time."""
+def run_cv(
+    name: str,
+    models: list[str],
+    workdir: Path,
+    *,
+    config: Path | None = None,
+    jobs: int = 1,
+) -> tuple[dict[str, Any], float]:
+    """Cross-validate ``models`` on dataset ``name`` in one CLI run; metrics and wall time.
+
+    ``config`` is a YAML config naming model variants; ``jobs`` runs that many fits at once.
+    """
     out = workdir / name
     argv = [sys.executable, "-m", "specsoil", "-q", "cv", *RUNS[name], "--out", str(out)]
+    argv += ["--jobs", str(jobs)] + (["--config", str(config)] if config else [])
     for model in models:
         argv += ["--model", model]
     started = time.perf_counter()

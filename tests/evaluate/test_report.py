@@ -138,3 +138,50 @@ class TestSafeNames:
         assert stems == {
             "C (%)": "C", "C/%": "C_2", "c": "c_3", "..": "target", "N_total_g_kg": "N_total_g_kg"
         }  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def chosen():
+    """Cross-validation of a chain-choosing model and a stack on 48 rows."""
+    from specsoil.models import ChainSelectCV, StackedRegressor
+
+    rng = np.random.default_rng(1)
+    n = 48
+    X = rng.normal(size=(n, 12)) + 5.0
+    Y = np.column_stack([X[:, 2] - X[:, 7], X[:, 4]])
+    chains = {"absorbance": [], "snv": [{"name": "snv"}]}
+    stack = StackedRegressor([("ols", MaskedLinearRegression()), ("mean", MaskedMean())], cv=3)
+    return cross_validate(
+        {"chosen": ChainSelectCV(MaskedLinearRegression(), chains=chains, cv=3), "stack": stack},
+        X,
+        Y,
+        target_names=["a", "b"],
+        folds=kfold_splits(n, n_splits=3),
+    )
+
+
+class TestFitChoices:
+    """Chains and stack weights chosen in each fold's training rows reach the report."""
+
+    def test_every_fold_records_its_choices(self, chosen):
+        assert set(chosen.fit_details) == {"chosen", "stack"}
+        assert len(chosen.fit_details["chosen"]) == 3
+        for fold in chosen.fit_details["chosen"].values():
+            assert fold["chain"][1] == "absorbance"  # b is one raw band: SNV only blurs it
+        for fold in chosen.fit_details["stack"].values():
+            assert fold["weights"]["ols"][0] > 0.9
+
+    def test_metrics_json_and_report_show_chains_and_weights(self, chosen, tmp_path):
+        write_report(chosen, tmp_path, config={})
+        document = json.loads((tmp_path / "metrics.json").read_text(encoding="utf-8"))
+        fold = next(iter(document["fit_details"]["chosen"].values()))
+        assert fold["chain"]["b"] == "absorbance"
+        weights = next(iter(document["fit_details"]["stack"].values()))["weights"]
+        assert set(weights) == {"ols", "mean"}
+        assert set(weights["ols"]) == {"a", "b"}
+        report = (tmp_path / "report.md").read_text(encoding="utf-8")
+        assert "## Preprocessing chosen in the training folds" in report
+        assert "| chosen |" in report
+        assert "absorbance: 3" in report
+        assert "## Stack weights: stack" in report
+        assert "| a | " in report

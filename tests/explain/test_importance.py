@@ -182,3 +182,22 @@ class TestTopRegions:
 
     def test_flat_importance_has_no_region(self):
         assert top_regions(np.arange(5.0), np.zeros(5)) == []
+
+
+class TestStack:
+    def test_stack_explanation_shows_the_member_weights(self, bands):
+        from specsoil.explain import summary_markdown
+
+        members = ["plsr", {"recipe": "rf", "params": {"n_estimators": 20}}]
+        model = SpectralModel.fit(
+            bands, ["clay"], recipe="stack", params={"members": members, "cv": 3}
+        )
+        explanation = explain_model(model, bands, folds=0, n_repeats=1)
+        weights = explanation.member_weights["clay"]
+        assert set(weights) == {"plsr", "rf"}
+        assert sum(weights.values()) == pytest.approx(1.0)
+        assert [c.method for c in explanation.curves] == [METHOD_PERMUTATION]
+        assert abs(peak_nm(explanation, METHOD_PERMUTATION) - TARGET_BAND_NM) <= PEAK_TOLERANCE_NM
+        summary = summary_markdown(explanation)
+        assert "## Stack member weights" in summary
+        assert "| clay | " in summary

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from specsoil import __version__
@@ -103,12 +104,32 @@ def _add_global_flags(parser: argparse.ArgumentParser, *, default: object) -> No
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (2 for bad input)."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.WARNING if args.quiet else logging.INFO,
-        format="%(message)s",
-        stream=sys.stderr,
-        force=True,
-    )
+    with _run_logging(quiet=args.quiet):
+        return _run(args)
+
+
+@contextlib.contextmanager
+def _run_logging(*, quiet: bool) -> Iterator[None]:
+    """Log lines go to stderr for this run only; the caller's logging is put back after.
+
+    A process that calls ``main`` more than once (tests, notebooks, the web service) would
+    otherwise keep a handler on a stream that may be closed by then, and INFO logging on.
+    """
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root.handlers = [handler]
+    root.setLevel(logging.WARNING if quiet else logging.INFO)
+    try:
+        yield
+    finally:
+        root.handlers = saved_handlers
+        root.setLevel(saved_level)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the parsed command; turns errors into exit statuses."""
     try:
         with stop_workers_on_signals():
             status: int = args.func(args)

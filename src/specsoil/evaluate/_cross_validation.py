@@ -11,7 +11,7 @@ import logging
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -22,6 +22,7 @@ from sklearn.base import clone
 
 from specsoil.evaluate._metrics import METRIC_NAMES, regression_metrics
 from specsoil.evaluate._splits import Fold
+from specsoil.models import fit_details
 
 logger = logging.getLogger(__name__)
 
@@ -58,25 +59,30 @@ class CVResult:
             calibration/validation split) these equal the fold's metrics.
         fold_metrics: The same metrics for each fold: columns model, fold, target, n, r2, ...
         fit_seconds: Wall time spent fitting and predicting each model, summed over folds.
+        fit_details: What each model chose inside each fold's training rows (its
+            preprocessing chain per target, a stack's member weights), by model and then
+            fold name; models that choose nothing worth reporting are absent.
     """
 
     predictions: pd.DataFrame
     metrics: pd.DataFrame
     fold_metrics: pd.DataFrame
     fit_seconds: dict[str, float]
+    fit_details: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
 
 
 def _fit_predict(
     estimator: Any, X: NDArray[Any], Y: NDArray[np.float64], fold: Fold
-) -> tuple[NDArray[np.float64], float]:
-    """Fit a clone on the fold's training rows; return test predictions (n_test, k) and time."""
+) -> tuple[NDArray[np.float64], float, dict[str, Any]]:
+    """Fit a clone on the fold's training rows: test predictions (n_test, k), time, choices."""
     start = time.perf_counter()
     model = clone(estimator)
     # One target goes in 1-D, the scikit-learn convention that every regressor accepts.
     y_train = Y[fold.train, 0] if Y.shape[1] == 1 else Y[fold.train]
     model.fit(X[fold.train], y_train)
     predicted = np.asarray(model.predict(X[fold.test]), dtype=np.float64)
-    return predicted.reshape(fold.test.size, -1), time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    return predicted.reshape(fold.test.size, -1), seconds, fit_details(model)
 
 
 def _check_inputs(
@@ -183,8 +189,9 @@ def cross_validate(
 
     outputs = Parallel(n_jobs=n_jobs, return_as="generator")(jobs())
     fit_seconds = dict.fromkeys(estimators, 0.0)
+    chosen: dict[str, dict[str, dict[str, Any]]] = {}
     blocks = []
-    for done, ((model, fold), (predicted, seconds)) in enumerate(
+    for done, ((model, fold), (predicted, seconds, details)) in enumerate(
         zip(tasks, outputs, strict=True), start=1
     ):
         if predicted.shape != (fold.test.size, len(names)):
@@ -201,6 +208,8 @@ def cross_validate(
                 stacklevel=2,
             )
         fit_seconds[model] += seconds
+        if details:
+            chosen.setdefault(model, {})[fold.name] = details
         observed = targets[fold.test]  # (n_test, k)
         block = pd.DataFrame(
             {
@@ -239,4 +248,4 @@ def cross_validate(
         ),
         columns=list(FOLD_METRIC_COLUMNS),
     )
-    return CVResult(predictions, metrics, fold_metrics, fit_seconds)
+    return CVResult(predictions, metrics, fold_metrics, fit_seconds, chosen)

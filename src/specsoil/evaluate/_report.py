@@ -211,10 +211,83 @@ def _markdown(result: CVResult, plots: dict[str, str], config: Mapping[str, Any]
         lines += ["", f"## {target}", ""]
         lines += _markdown_table(result.metrics[result.metrics["target"] == target])
         lines += ["", f"![Observed vs predicted {target}]({plot})"]
+    lines += _choices_markdown(result.fit_details, list(plots))
     lines += ["", "## Fit time", "", "| model | seconds |", "|---|---|"]
     lines += [f"| {model} | {seconds:.2f} |" for model, seconds in result.fit_seconds.items()]
     lines += configuration_markdown(config)
     return "\n".join(lines)
+
+
+def _chains_by_model(
+    details: Mapping[str, Mapping[str, Mapping[str, Any]]],
+) -> dict[str, list[list[str]]]:
+    """Per model (and stack member, as ``stack/member``), each fold's chains per target."""
+    chains: dict[str, list[list[str]]] = {}
+    for model, folds in details.items():
+        for fold in folds.values():
+            if "chain" in fold:
+                chains.setdefault(model, []).append(list(fold["chain"]))
+            for member, inner in fold.get("members", {}).items():
+                if "chain" in inner:
+                    chains.setdefault(f"{model}/{member}", []).append(list(inner["chain"]))
+    return chains
+
+
+def _choices_markdown(
+    details: Mapping[str, Mapping[str, Mapping[str, Any]]], targets: list[str]
+) -> list[str]:
+    """The preprocessing chains and stack weights the training folds chose."""
+    lines: list[str] = []
+    chains = _chains_by_model(details)
+    if chains:
+        lines += [
+            "",
+            "## Preprocessing chosen in the training folds",
+            "",
+            "Each fold's training rows chose one chain per target by inner CV; cells count the "
+            "folds that chose each chain.",
+            "",
+            "| model | " + " | ".join(targets) + " |",
+            "|---|" + "---|" * len(targets),
+        ]
+        for model, per_fold in chains.items():
+            cells = []
+            for j in range(len(targets)):
+                counts = pd.Series([fold[j] for fold in per_fold]).value_counts()
+                cells.append(", ".join(f"{name}: {count}" for name, count in counts.items()))
+            lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    for model, folds in details.items():
+        weights = [fold["weights"] for fold in folds.values() if "weights" in fold]
+        if not weights:
+            continue
+        members = list(weights[0])
+        lines += [
+            "",
+            f"## Stack weights: {model}",
+            "",
+            "Non-negative weights learnt on the members' inner-CV predictions in each fold's "
+            "training rows: mean over folds (lowest-highest).",
+            "",
+            "| target | " + " | ".join(members) + " |",
+            "|---|" + "---:|" * len(members),
+        ]
+        for j, target in enumerate(targets):
+            cells = []
+            for member in members:
+                values = np.array([fold[member][j] for fold in weights])
+                spread = f" ({values.min():.2f}-{values.max():.2f})" if len(values) > 1 else ""
+                cells.append(f"{values.mean():.2f}{spread}")
+            lines.append(f"| {target} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _details_by_target(value: Any, targets: list[str]) -> Any:
+    """Fit details with their per-target lists keyed by target name, for metrics.json."""
+    if isinstance(value, Mapping):
+        return {key: _details_by_target(item, targets) for key, item in value.items()}
+    if isinstance(value, list) and len(value) == len(targets):
+        return dict(zip(targets, value, strict=True))
+    return value
 
 
 def write_report(
@@ -245,6 +318,8 @@ def write_report(
         "fold_metrics": _records(result.fold_metrics, FOLD_METRIC_COLUMNS),
         "fit_seconds": _jsonable(result.fit_seconds),
     }
+    if result.fit_details:
+        document["fit_details"] = _jsonable(_details_by_target(result.fit_details, targets))
     metrics_path = folder / "metrics.json"
     atomic_write_text(metrics_path, json.dumps(document, indent=2, allow_nan=False) + "\n")
 

@@ -50,7 +50,7 @@ from sklearn.pipeline import Pipeline
 from specsoil._errors import SpecsoilError
 from specsoil.data import SpectraTable
 from specsoil.explain._bands import bands_near
-from specsoil.models import PLSRegressionCV, SpectralModel, make_recipe
+from specsoil.models import ChainSelectCV, PLSRegressionCV, SpectralModel, fit_details, make_recipe
 from specsoil.preprocess import Resample, Spectrogram
 from specsoil.train import CNNRegressor, require_torch
 
@@ -114,6 +114,8 @@ class Explanation:
         n_folds: Number of CV refits behind each curve's spread (0: none).
         n_samples: Spectra the importance was computed on.
         descriptions: What each method in ``curves`` measures, by method name.
+        member_weights: For a stack, each member's weight by target; its importance is that
+            of the weighted sum (permutation of the stack as a whole). Empty otherwise.
     """
 
     model_name: str
@@ -124,6 +126,7 @@ class Explanation:
     n_folds: int
     n_samples: int
     descriptions: dict[str, str] = field(default_factory=dict)
+    member_weights: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def targets(self) -> list[str]:
@@ -217,11 +220,24 @@ def method_for(estimator: Any, *, wavelength_axis: bool = True) -> list[str]:
         wavelength_axis: Whether the estimator's input keeps a wavelength axis; a CNN on
             spectrograms does not, so its gradients cannot be read per band.
     """
-    if isinstance(estimator, PLSRegressionCV):
+    if isinstance(estimator, PLSRegressionCV) or _chosen_pls(estimator):
         return [METHOD_VIP, METHOD_COEFFICIENT]
     if isinstance(estimator, CNNRegressor) and wavelength_axis:
         return [METHOD_INTEGRATED_GRADIENTS]
     return [METHOD_PERMUTATION]
+
+
+def _chosen_pls(estimator: Any) -> bool:
+    """A PLSR whose preprocessing chain each target chose (the plsr recipe)."""
+    return isinstance(estimator, ChainSelectCV) and isinstance(estimator.estimator, PLSRegressionCV)
+
+
+def _per_target_chains(stages: _Stages) -> list[_Stages]:
+    """One target's stages each: its chosen chain joins the steps after resampling."""
+    return [
+        _Stages(stages.head, [*stages.tail, *chain[:-1]], chain[-1], stages.grid)
+        for chain in stages.estimator.estimators_
+    ]
 
 
 def _methods(stages: _Stages) -> list[str]:
@@ -439,6 +455,13 @@ def _importance(
     settings: _Settings,
 ) -> dict[tuple[str, str], NDArray[np.float64]]:
     methods = _methods(stages)
+    if _chosen_pls(stages.estimator):
+        # Each target's chain may differ, so VIP and coefficients come per target; after a
+        # nonlinear chain (SNV, MSC) the coefficient is the preprocessed one.
+        curves: dict[tuple[str, str], NDArray[np.float64]] = {}
+        for target, sub in zip(targets, _per_target_chains(stages), strict=True):
+            curves.update(_pls_importance(sub, [target]))
+        return curves
     if METHOD_VIP in methods:
         return _pls_importance(stages, targets)
     if METHOD_INTEGRATED_GRADIENTS in methods:
@@ -547,9 +570,15 @@ def explain_model(
             target=target,
             method=method,
             model=np.asarray(values, dtype=np.float64),
-            folds=np.array([fold[target, method] for fold in per_fold], dtype=np.float64).reshape(
-                len(per_fold), stages.grid.size
-            ),
+            # A refit may choose another chain, hence a method (coefficient or its
+            # preprocessed form) this model lacks: NaN for that fold.
+            folds=np.array(
+                [
+                    fold.get((target, method), np.full(stages.grid.size, np.nan))
+                    for fold in per_fold
+                ],
+                dtype=np.float64,
+            ).reshape(len(per_fold), stages.grid.size),
         )
         for (target, method), values in on_model.items()
     )
@@ -563,7 +592,17 @@ def explain_model(
         n_folds=len(per_fold),
         n_samples=table.n_samples,
         descriptions={c.method: descriptions[c.method] for c in curves},
+        member_weights=_member_weights(model),
     )
+
+
+def _member_weights(model: SpectralModel) -> dict[str, dict[str, float]]:
+    """A stack's weight of every member, by target (empty for any other model)."""
+    weights = fit_details(model.pipeline).get("weights", {})
+    return {
+        target: {member: float(values[j]) for member, values in weights.items()}
+        for j, target in enumerate(model.targets)
+    }
 
 
 def _check_labelled(

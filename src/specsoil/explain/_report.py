@@ -60,6 +60,26 @@ def write_explanation(
     return final
 
 
+def _member_weights_markdown(weights: Mapping[str, Mapping[str, float]]) -> list[str]:
+    """A stack's member weights per target: which member earns its place."""
+    if not weights:
+        return []
+    members = list(next(iter(weights.values())))
+    lines = [
+        "",
+        "## Stack member weights",
+        "",
+        "Non-negative weights learnt on the members' inner-CV predictions; the importance "
+        "below is that of the weighted sum.",
+        "",
+        "| target | " + " | ".join(members) + " |",
+        "|---|" + "---:|" * len(members),
+    ]
+    for target, by_member in weights.items():
+        lines.append(f"| {target} | " + " | ".join(f"{by_member[m]:.2f}" for m in members) + " |")
+    return lines
+
+
 def summary_markdown(explanation: Explanation, *, n_regions: int = 5) -> str:
     """A short Markdown summary: methods, and the top wavelength regions per target."""
     w = explanation.wavelengths
@@ -78,6 +98,7 @@ def summary_markdown(explanation: Explanation, *, n_regions: int = 5) -> str:
         "",
     ]
     lines += [f"- `{method}`: {text}" for method, text in explanation.descriptions.items()]
+    lines += _member_weights_markdown(explanation.member_weights)
     for target in explanation.targets:
         lines += ["", f"## {target}", "", f"Plot: `{plot_filename(target)}`.", ""]
         for curve in explanation.curves_for(target):

@@ -24,6 +24,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from torch import nn
 
 from specsoil._errors import SpecsoilError
+from specsoil.models import ChainSelectCV
 from specsoil.nets import STFT
 from specsoil.preprocess import (
     AbsorbanceTransform,
@@ -220,6 +221,18 @@ class ExportedModel(nn.Module):
         return properties.to(torch.float32)
 
 
+class PerTarget(nn.Module):
+    """Each target's own preprocessing chain and linear head (a chain chosen per target)."""
+
+    def __init__(self, branches: Sequence[nn.Module]) -> None:
+        super().__init__()
+        self.branches = nn.ModuleList(branches)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, L) float64 to (N, n_targets) float64, one column per branch."""
+        return torch.cat([branch(x) for branch in self.branches], dim=1)
+
+
 def _capture_affine(
     transform: Callable[[NDArray[np.float64]], NDArray[Any]], n_features: int, label: str
 ) -> AffineMap:
@@ -343,6 +356,21 @@ def _convert_step(label: str, step: Any, n_features: int) -> nn.Module | None:
     )
 
 
+def _convert_steps(
+    steps: Sequence[tuple[str, Any]], n_features: int
+) -> tuple[list[nn.Module], int]:
+    """The modules of fitted ``(label, step)`` pairs, and the width of their output."""
+    modules: list[nn.Module] = []
+    width = n_features
+    for label, step in steps:
+        module = _convert_step(label, step, width)
+        if module is not None:
+            modules.append(module)
+        if isinstance(step, Resample):  # the only 2-D step that changes the width
+            width = int(step.wavelengths_out_.size)
+    return modules, width
+
+
 def _flatten(pipeline: Pipeline, prefix: str = "") -> list[tuple[str, Any]]:
     """The steps of ``pipeline`` with nested pipelines spliced in, labels joined by '/'."""
     steps: list[tuple[str, Any]] = []
@@ -372,24 +400,50 @@ def build_module(pipeline: Pipeline, n_features: int, *, model_name: str) -> Exp
             exportable equivalent.
     """
     *preprocessing, (estimator_label, estimator) = _flatten(pipeline)
+    if isinstance(estimator, ChainSelectCV):
+        return _chain_model(preprocessing, n_features, model_name, estimator_label, estimator)
     if not isinstance(estimator, CNNRegressor):
         return _linear_model(pipeline, n_features, model_name, estimator_label, estimator)
     if not hasattr(estimator, "module_"):
         raise SpecsoilError(f"model {model_name!r}: the CNN is not fitted; nothing to export")
-    modules: list[nn.Module] = []
-    width = n_features
-    for label, step in preprocessing:
-        module = _convert_step(label, step, width)
-        if module is not None:
-            modules.append(module)
-        if isinstance(step, Resample):  # the only 2-D step that changes the width
-            width = int(step.wavelengths_out_.size)
+    modules, _ = _convert_steps(preprocessing, n_features)
     members = Members(
         [_portable_net(net) for net in estimator._members()],
         np.asarray(estimator.target_mean_, dtype=np.float64),
         np.asarray(estimator.target_scale_, dtype=np.float64),
     )
     return ExportedModel(modules, members).eval()
+
+
+def _chain_model(
+    preprocessing: Sequence[tuple[str, Any]],
+    n_features: int,
+    model_name: str,
+    label: str,
+    estimator: ChainSelectCV,
+) -> ExportedModel:
+    """A recipe that chose a chain per target: shared steps, then per target its chain.
+
+    Each target's model after its chain must be linear (PLSR); it becomes one matrix.
+    """
+    modules, width = _convert_steps(preprocessing, n_features)
+    branches: list[nn.Module] = []
+    for target, chain in enumerate(estimator.estimators_):
+        *steps, (_, model) = chain.steps
+        branch, _ = _convert_steps(steps, width)
+
+        def predict(Z: NDArray[np.float64], model: Any = model) -> NDArray[np.float64]:
+            return np.asarray(model.predict(Z), dtype=np.float64).reshape(Z.shape[0], -1)
+
+        try:
+            head = _capture_affine(predict, width, f"{label} target {target}")
+        except SpecsoilError:
+            raise SpecsoilError(
+                f"model {model_name!r}: only CNN models and linear ones (plsr) can be exported "
+                f"to ONNX; its estimator {label!r} ({type(model).__name__}) is neither"
+            ) from None
+        branches.append(nn.Sequential(*branch, head))
+    return ExportedModel(modules, PerTarget(branches)).eval()
 
 
 def _linear_model(

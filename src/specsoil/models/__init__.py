@@ -4,6 +4,7 @@ Every estimator follows the scikit-learn regressor contract, accepts y of shape 
 (n, n_targets), and skips missing lab values (NaN) per target instead of imputing them.
 """
 
+from specsoil.models._chains import ChainSelectCV, fit_details
 from specsoil.models._clip import (
     ClipBounds,
     apply_clip,
@@ -17,6 +18,8 @@ from specsoil.models._model_files import check_manifest_fields
 from specsoil.models._per_target import PerTargetRegressor
 from specsoil.models._pls import PLSRegressionCV
 from specsoil.models._recipes import (
+    STACK,
+    STANDARD_CHAINS,
     available_recipes,
     default_recipes,
     list_recipes,
@@ -32,6 +35,7 @@ from specsoil.models._spectral_model import (
     align_spectra,
     check_format_version,
 )
+from specsoil.models._stack import StackedRegressor, stacking_weights
 from specsoil.models._streaming import fit_model_stream
 from specsoil.models._svr import SVRCV
 from specsoil.models._transfer import (
@@ -61,8 +65,11 @@ __all__ = [
     "FINETUNE_STRATEGIES",
     "FORMAT_VERSION",
     "REPLAY_NEIGHBOURS",
+    "STACK",
+    "STANDARD_CHAINS",
     "SVRCV",
     "ApplicabilityDomain",
+    "ChainSelectCV",
     "ClipBounds",
     "ConformalCalibration",
     "ConformalOption",
@@ -75,6 +82,7 @@ __all__ = [
     "PLSRegressionCV",
     "PerTargetRegressor",
     "SpectralModel",
+    "StackedRegressor",
     "align_spectra",
     "apply_clip",
     "available_recipes",
@@ -86,6 +94,7 @@ __all__ = [
     "default_recipes",
     "describe_clip",
     "finetune_model",
+    "fit_details",
     "fit_model_stream",
     "is_finetunable",
     "list_recipes",
@@ -94,4 +103,5 @@ __all__ = [
     "recipe_estimator",
     "recipe_preprocessing",
     "similar_rows",
+    "stacking_weights",
 ]

@@ -7,7 +7,7 @@ from typing import Any, Self
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.cross_decomposition import PLSRegression
 from sklearn.model_selection import KFold, check_cv
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -64,6 +64,7 @@ def pls_cv_curve(
     splits: list[tuple[NDArray[np.intp], NDArray[np.intp]]],
     *,
     scale: bool,
+    chain: Any = None,
 ) -> NDArray[np.float64]:
     """Out-of-fold residuals of the 1..n_components PLS1 models, one fit per fold.
 
@@ -74,20 +75,27 @@ def pls_cv_curve(
             and n_features.
         splits: (train, test) index pairs covering every sample once as test.
         scale: Passed to ``PLSRegression``.
+        chain: An unfitted preprocessing transformer applied first, fitted on each fold's
+            training rows only (an MSC reference, say, never sees the fold's test rows);
+            None for none.
 
     Returns:
         Residuals (predicted - observed), shape (n_samples, n_components).
     """
     residuals = np.full((y.shape[0], n_components), np.nan)
     for train, test in splits:
+        X_train, X_test = X[train], X[test]
+        if chain is not None:
+            fitted = clone(chain).fit(X_train)
+            X_train, X_test = fitted.transform(X_train), fitted.transform(X_test)
         pls = PLSRegression(n_components=n_components, scale=scale)
         with warnings.catch_warnings():
             # Past the rank of a small fold the y residual is exactly zero and sklearn stops
             # early (the extra components contribute nothing); that is expected here.
             warnings.filterwarnings("ignore", message="y residual is constant")
-            pls.fit(X[train], y[train])
-        coefs, intercepts = truncated_pls_coefficients(pls, X[train], y[train])
-        residuals[test] = X[test] @ coefs.T + intercepts - y[test, None]
+            pls.fit(X_train, y[train])
+        coefs, intercepts = truncated_pls_coefficients(pls, X_train, y[train])
+        residuals[test] = X_test @ coefs.T + intercepts - y[test, None]
     return residuals
 
 
@@ -135,6 +143,11 @@ def select_n_components(
         if p_value > _ALPHA:
             return a + 1
     return best + 1
+
+
+def _target_rows(Y: NDArray[np.float64]) -> list[tuple[int, NDArray[np.bool_]]]:
+    """Each target column with the rows where its value is present."""
+    return [(j, np.isfinite(Y[:, j])) for j in range(Y.shape[1])]
 
 
 class PLSRegressionCV(RegressorMixin, BaseEstimator):  # type: ignore[misc]
@@ -230,26 +243,76 @@ class PLSRegressionCV(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         self._check_params()
         X_checked = validate_data(self, X, dtype=np.float64, ensure_min_samples=2, reset=True)
         Y, y_ndim = check_targets(y, X_checked.shape[0], type(self).__name__)
-        n_targets, n_features = Y.shape[1], X_checked.shape[1]
+        curves = [self.cv_residuals(X_checked[rows], Y[rows, j]) for j, rows in _target_rows(Y)]
+        return self._fit_from_residuals(X_checked, Y, y_ndim, curves)
+
+    def fit_with_residuals(
+        self, X: ArrayLike, y: ArrayLike, residuals: NDArray[np.float64] | None
+    ) -> Self:
+        """``fit`` for one target whose inner-CV residuals are already known.
+
+        Used where the curve came from :meth:`cv_residuals` already (the chain search of
+        :class:`~specsoil.models.ChainSelectCV`), so no inner fold is fitted twice.
+
+        Args:
+            X: Spectra, shape (n_samples, n_features).
+            y: The target, shape (n_samples,), all finite.
+            residuals: What :meth:`cv_residuals` returned for these rows.
+
+        Returns:
+            The fitted estimator.
+        """
+        self._check_params()
+        X_checked = validate_data(self, X, dtype=np.float64, ensure_min_samples=2, reset=True)
+        Y, y_ndim = check_targets(y, X_checked.shape[0], type(self).__name__)
+        if Y.shape[1] != 1 or not np.isfinite(Y).all():
+            raise ValueError("fit_with_residuals takes one target without missing values")
+        return self._fit_from_residuals(X_checked, Y, y_ndim, [residuals])
+
+    def cv_residuals(
+        self, X: NDArray[np.float64], y: NDArray[np.float64], *, chain: Any = None
+    ) -> NDArray[np.float64] | None:
+        """Inner-CV residuals of the 1..A-component models of one target (``fit``'s curve).
+
+        Args:
+            X: Spectra of the rows where the target is present, shape (n, n_features).
+            y: That target, shape (n,), all finite.
+            chain: An unfitted preprocessing transformer fitted inside each inner fold.
+
+        Returns:
+            Residuals (n_scored, A), A capped by the smallest inner training fold minus one
+            and by n_features; None when too few samples are left to cross-validate.
+        """
+        splits = self._splits(X, y)
+        smallest_train = min(len(train) for train, _ in splits)
+        # Bounded by the rank of the centred training block (Wegelin, 2000, p. 25).
+        cap = min(self.max_components, X.shape[1], smallest_train - 1)
+        if cap < 1:
+            return None
+        residuals = pls_cv_curve(X, y, cap, splits, scale=self.scale, chain=chain)
+        # A user splitter (e.g. ShuffleSplit) may leave samples out of every test fold.
+        return residuals[np.isfinite(residuals[:, 0])]
+
+    def _fit_from_residuals(
+        self,
+        X: NDArray[np.float64],
+        Y: NDArray[np.float64],
+        y_ndim: int,
+        residuals: list[NDArray[np.float64] | None],
+    ) -> Self:
+        """Choose each target's count from its inner-CV residuals and fit the final models."""
+        n_targets, n_features = Y.shape[1], X.shape[1]
         chosen = np.empty(n_targets, dtype=np.intp)
         curves = np.full((n_targets, self.max_components), np.nan)
         estimators = []
         coef = np.empty((n_targets, n_features))
         intercept = np.empty(n_targets)
-        for j in range(n_targets):
-            rows = np.isfinite(Y[:, j])
-            Xj, yj = X_checked[rows], Y[rows, j]
-            splits = self._splits(Xj, yj)
-            smallest_train = min(len(train) for train, _ in splits)
-            # Bounded by the rank of the centred training block (Wegelin, 2000, p. 25).
-            cap = min(self.max_components, n_features, smallest_train - 1)
-            if cap >= 1:
-                residuals = pls_cv_curve(Xj, yj, cap, splits, scale=self.scale)
-                # A user splitter (e.g. ShuffleSplit) may leave samples out of every test fold.
-                residuals = residuals[np.isfinite(residuals[:, 0])]
-                curves[j, :cap] = np.sqrt(np.mean(residuals**2, axis=0))
+        for (j, rows), curve in zip(_target_rows(Y), residuals, strict=True):
+            Xj, yj = X[rows], Y[rows, j]
+            if curve is not None:
+                curves[j, : curve.shape[1]] = np.sqrt(np.mean(curve**2, axis=0))
                 chosen[j] = select_n_components(
-                    residuals, self.selection, random_state=self.random_state
+                    curve, self.selection, random_state=self.random_state
                 )
             else:
                 chosen[j] = 1  # too few samples to cross-validate: the simplest model

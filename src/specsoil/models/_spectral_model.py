@@ -18,6 +18,7 @@ from sklearn.pipeline import Pipeline
 from specsoil._atomic import atomic_directory
 from specsoil._errors import SpecsoilError
 from specsoil.data import SpectraTable
+from specsoil.models._chains import fit_details
 from specsoil.models._clip import ClipBounds, apply_clip, check_clip, clip_to_json
 from specsoil.models._model_files import (
     check_manifest_fields,
@@ -167,6 +168,10 @@ class SpectralModel:
             pipeline.fit(X, Y)
         summary = _training_summary(table, targets, Y)
         summary.update(_network_training(pipeline))
+        if details := fit_details(pipeline):
+            # What the training rows chose (chains per target, stack weights), lists in
+            # target order, so the manifest says which preprocessing or member was used.
+            summary["fit_details"] = details
         if calibration is not None:
             summary["conformal"] = {
                 "method": calibration.method,

@@ -21,6 +21,7 @@ from sklearn.pipeline import Pipeline
 from specsoil._errors import SpecsoilError
 from specsoil.data import ParquetSpectraSource
 from specsoil.models._recipes import (
+    STACK,
     available_recipes,
     make_recipe,
     recipe_estimator,
@@ -198,6 +199,8 @@ def _split_cnn(pipeline: Pipeline, recipe: str) -> tuple[list[Any], CNNRegressor
 
 
 def _is_cnn(recipe: str) -> bool:
+    if recipe == STACK:  # built from whole member recipes, never a single network
+        return False
     estimator = recipe_estimator(recipe)
     if isinstance(estimator, Pipeline):
         estimator = estimator.steps[-1][1]
