@@ -18,12 +18,14 @@ import json
 import logging
 import math
 import numbers
+import pickle
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from specsoil._errors import SpecsoilError
 from specsoil.train._augment import check_augment
 from specsoil.train._quiet import quiet_lightning
 from specsoil.train._registry import available_modules
@@ -549,7 +551,14 @@ def train_network(
             logger.info("no checkpoint at %s; training from scratch", ckpt_path)
         # Checkpoints hold tensors, numbers and strings only: load them without unpickling
         # arbitrary objects.
-        trainer.fit(lit, train_loader, val_loader, ckpt_path=resume_from, weights_only=True)
+        try:
+            trainer.fit(lit, train_loader, val_loader, ckpt_path=resume_from, weights_only=True)
+        except pickle.UnpicklingError as exc:
+            raise SpecsoilError(
+                f"{ckpt_path}: refused to resume from this checkpoint: it holds objects other "
+                "than tensors, numbers and strings, which could run code; delete it to train "
+                "from scratch"
+            ) from exc
         history: dict[str, Any] = json.loads((run_dir / HISTORY_FILE).read_text(encoding="utf-8"))
     return net.cpu().eval(), history  # the same object as lit.net, best weights loaded
 
