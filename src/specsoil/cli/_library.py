@@ -91,7 +91,9 @@ def run_init(args: argparse.Namespace) -> int:
 
 def load_import_table(args: argparse.Namespace) -> tuple[SpectraTable, list[Path]]:
     """Read what ``library import --data`` names, and the files it came from."""
-    loaded = load_source(data_source(args))
+    # Here --instrument names the instrument being imported, not a library filter.
+    source = data_source(args).model_copy(update={"instrument": None})
+    loaded = load_source(source)
     bundled = {info.name for info in list_datasets()}
     path = Path(args.data)
     if args.data in bundled and not path.exists():
