@@ -14,9 +14,11 @@ from specsoil.library._urls import LIBRARY_SCHEMES
 def open_library_source(url: str, options: DataOptions) -> DataRead:
     """Read the library at ``url`` with the filters in ``options``.
 
+    A library stores absorbance, so the table options (``spectra_kind`` and the like) do
+    not apply and are not used.
+
     Raises:
-        SpecsoilError: If the database cannot be reached or read, or a table option
-            (``--spectra-kind`` and the like) is given for a library.
+        SpecsoilError: If the database cannot be reached or read.
     """
     # Imported here: SQLAlchemy (the library extra) is needed only for library URLs.
     from specsoil.library._read import read_library
